@@ -1,0 +1,10 @@
+// The one WebAssembly module of iomap-verity. Every export takes and returns
+// numbers only (pointers into this module's memory, lengths, flags): the
+// TypeScript side owns all policy, this side owns the bytes.
+//
+// arena.ts  - the folio arena: a buddy allocator over linear memory
+// sha256.ts - SHA-256, one buffer and 4-lane SIMD multi-buffer, salted states
+// folio.ts  - per-folio block bitmaps, zeroing decisions, copy and zero
+export * from "./arena";
+export * from "./sha256";
+export * from "./folio";

@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+/** The `iomap-verity` command. */
+process.stdout.write('iomap-verity: not yet\n');

@@ -1,0 +1,46 @@
+/**
+ * The one error class of iomap-verity. `code` is an errno name that says what
+ * kind of failure it is (a caller switches on it); `message` says what was
+ * wrong in words a person can act on; `cause` keeps the underlying error.
+ *
+ * This module sits below every layer: any folder may import it.
+ */
+export type ErrnoCode =
+  | 'EIO'
+  | 'EINVAL'
+  | 'EFBIG'
+  | 'ENODATA'
+  | 'EPERM'
+  | 'EBUSY'
+  | 'EEXIST'
+  | 'ENOENT'
+  | 'ENOSPC'
+  | 'ERANGE'
+  | 'EMSGSIZE'
+  | 'ENOTDIR'
+  | 'EISDIR'
+  | 'ENAMETOOLONG'
+  | 'EBADF'
+  | 'EOPNOTSUPP';
+
+export class IomapVerityError extends Error {
+  readonly code: ErrnoCode;
+  constructor(code: ErrnoCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'IomapVerityError';
+    this.code = code;
+  }
+}
+
+/** Shorthand used across the code base: `throw fail('EINVAL', '...')`. */
+export function fail(code: ErrnoCode, message: string, cause?: unknown): IomapVerityError {
+  return new IomapVerityError(code, message, cause === undefined ? undefined : { cause });
+}
+
+/** True when `e` is an IomapVerityError, optionally with the given code. */
+export function isErrno(e: unknown, code?: ErrnoCode): e is IomapVerityError {
+  return e instanceof IomapVerityError && (code === undefined || e.code === code);
+}
+
+/** Largest offset or size accepted anywhere: JS numbers are exact up to 2^53. */
+export const MAX_OFFSET = Number.MAX_SAFE_INTEGER;

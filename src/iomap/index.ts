@@ -1,0 +1,2 @@
+/** iomap-verity/iomap: the iomap layer for filesystem authors. */
+export {};
