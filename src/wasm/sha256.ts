@@ -1,0 +1,272 @@
+/**
+ * The typed face of assembly/sha256.ts: fs-verity's salted block hashing
+ * (one-buffer and 4-lane SIMD kernels), zero-block skipping, and plain
+ * SHA-256.
+ *
+ * The kernels read and write WASM memory only; this file validates what the
+ * caller passes (so a bad pointer is an IomapVerityError, not a WebAssembly
+ * trap), owns the scratch memory and copies JS data in and out in chunks.
+ */
+import { fail } from '../errors.js';
+import type { Wasm } from './index.js';
+
+/** Exports of assembly/sha256.ts. Pointers are u32; read them with `>>> 0`. */
+export interface Sha256Exports {
+  sha256_ctx_size(): number;
+  /** 0, or -1 when saltLen > 64 or blockSize is not a non-zero multiple of 64. */
+  sha256_ctx_init(ctx: number, salt: number, saltLen: number, blockSize: number): number;
+  /** Address of the context's zero-block digest (computed on first call). */
+  sha256_ctx_zero_digest(ctx: number): number;
+  sha256_blocks(ctx: number, src: number, count: number, dst: number): void;
+  sha256_blocks_1(ctx: number, src: number, count: number, dst: number): void;
+  /** Returns how many blocks were all zero. `lanes` 4 uses the 4-lane kernel. */
+  sha256_blocks_skip_zero(ctx: number, src: number, count: number, dst: number, lanes: number): number;
+  sha256_block_begin(ctx: number, st: number): void;
+  sha256_block_end(ctx: number, st: number, out: number): void;
+  /** 1 when the range is all zero bytes, else 0. */
+  is_zero(ptr: number, len: number): number;
+  sha256_init(st: number): void;
+  sha256_update(st: number, src: number, chunks: number): void;
+  sha256_final(st: number, tail: number, tailLen: number, totalLo: number, totalHi: number, out: number): number;
+  sha256(src: number, len: number, out: number): void;
+}
+
+/** SHA-256's digest size in bytes. */
+export const SHA256_DIGEST_SIZE = 32;
+/** SHA-256's input block size: fs-verity pads the salt to this. */
+export const SHA256_BLOCK_SIZE = 64;
+/** Largest salt fs-verity allows. */
+export const MAX_SALT_SIZE = 32;
+/** Largest block size the hasher takes (fsverity-utils' digest goes to 8 MiB; this leaves room). */
+export const MAX_HASH_BLOCK_SIZE = 1 << 30;
+
+function kx(wasm: Wasm): Sha256Exports {
+  return wasm.x as unknown as Sha256Exports;
+}
+
+// The context page: the kernel's context first, then per-hasher scratch.
+const CTX_PAGE = 4096;
+const OFF_SALT = 2048; // salt staged for sha256_ctx_init
+const OFF_STREAM = 2112; // 32-byte state for streaming one large block
+const OFF_DIGEST = 2176; // up to four digests of large blocks
+
+// hashBlocks copies JS data through one scratch run, sized so that the 4-lane
+// kernel always gets four blocks at a time where it can:
+// - blocks up to 64 KiB: 256 KiB of blocks, then their digests (at most
+//   256 KiB / 64 * 32 = 128 KiB) in the same 512 KiB run;
+// - up to 1 MiB: four blocks fill the run (at most the arena's 4 MiB
+//   maximum), their digests go to the context page;
+// - larger: one block at a time streams through 256 KiB pieces with the
+//   one-buffer kernel.
+const CHUNK = 256 << 10;
+const SMALL_BLOCK_MAX = 64 << 10;
+const FOUR_BLOCK_MAX = 1 << 20;
+
+function checkRange(wasm: Wasm, what: string, ptr: number, len: number): void {
+  const size = wasm.x.memory.buffer.byteLength;
+  if (!Number.isInteger(ptr) || ptr < 0 || !Number.isInteger(len) || len < 0 || ptr + len > size) {
+    throw fail('EINVAL', `${what}: range ${ptr}+${len} is not inside WebAssembly memory (${size} bytes)`);
+  }
+}
+
+/** Options of `Sha256BlockHasher.create`. */
+export interface Sha256BlockHasherOptions {
+  /**
+   * 4 (default): groups of four blocks go through the 4-lane SIMD kernel and
+   * the rest through the one-buffer kernel. 1: the one-buffer kernel only
+   * (for tests and benchmarks that compare the two).
+   */
+  lanes?: 1 | 4;
+}
+
+/**
+ * fs-verity's salted block hasher for one (salt, blockSize): every block is
+ * hashed as SHA-256(salt zero-padded to 64 bytes || block), or SHA-256(block)
+ * when the salt is empty. The salted state and the final padding block's
+ * schedule are computed once, at create. Scratch memory comes from the arena
+ * once and goes back at dispose().
+ */
+export class Sha256BlockHasher {
+  readonly blockSize: number;
+  readonly lanes: 1 | 4;
+  private readonly wasm: Wasm;
+  private ctx: number;
+  private scratch = 0;
+  private zero: Uint8Array | undefined;
+
+  private constructor(wasm: Wasm, ctx: number, blockSize: number, lanes: 1 | 4) {
+    this.wasm = wasm;
+    this.ctx = ctx;
+    this.blockSize = blockSize;
+    this.lanes = lanes;
+  }
+
+  /**
+   * A hasher for blocks of `blockSize` bytes (a power of two from 64 to
+   * 2^30) under `salt` (0 to 32 bytes). EINVAL for anything else.
+   */
+  static create(wasm: Wasm, salt: Uint8Array, blockSize: number, opts?: Sha256BlockHasherOptions): Sha256BlockHasher {
+    if (!(salt instanceof Uint8Array)) throw fail('EINVAL', 'salt must be a Uint8Array');
+    if (salt.length > MAX_SALT_SIZE) {
+      throw fail('EINVAL', `salt is ${salt.length} bytes; fs-verity allows at most ${MAX_SALT_SIZE}`);
+    }
+    if (
+      !Number.isInteger(blockSize) ||
+      blockSize < SHA256_BLOCK_SIZE ||
+      blockSize > MAX_HASH_BLOCK_SIZE ||
+      (blockSize & (blockSize - 1)) !== 0
+    ) {
+      throw fail('EINVAL', `block size ${blockSize} is not a power of two from 64 to ${MAX_HASH_BLOCK_SIZE}`);
+    }
+    const lanes = opts?.lanes ?? 4;
+    if (lanes !== 1 && lanes !== 4) throw fail('EINVAL', `lanes must be 1 or 4, not ${String(lanes)}`);
+    const ctx = wasm.alloc(CTX_PAGE);
+    wasm.u8().set(salt, ctx + OFF_SALT);
+    if (kx(wasm).sha256_ctx_init(ctx, ctx + OFF_SALT, salt.length, blockSize) !== 0) {
+      wasm.free(ctx);
+      throw fail('EINVAL', `the SHA-256 kernel refused block size ${blockSize} with a ${salt.length}-byte salt`);
+    }
+    return new Sha256BlockHasher(wasm, ctx, blockSize, lanes);
+  }
+
+  private live(): number {
+    if (this.ctx === 0) throw fail('EBADF', 'Sha256BlockHasher used after dispose()');
+    return this.ctx;
+  }
+
+  private checkCount(count: number): void {
+    if (!Number.isInteger(count) || count < 0 || count > 0xffffffff) {
+      throw fail('EINVAL', `block count must be a non-negative integer, not ${count}`);
+    }
+  }
+
+  /**
+   * Hash `count` contiguous blocks at WASM address `src`; write the 32-byte
+   * digests contiguously at WASM address `dst`. `dst` must not overlap the
+   * blocks. Groups of four go through the 4-lane kernel (unless the hasher
+   * was created with `lanes: 1`), the rest through the one-buffer kernel.
+   */
+  hashBlocksAt(src: number, count: number, dst: number): void {
+    const ctx = this.live();
+    this.checkCount(count);
+    checkRange(this.wasm, 'hashBlocksAt source', src, count * this.blockSize);
+    checkRange(this.wasm, 'hashBlocksAt digests', dst, count * SHA256_DIGEST_SIZE);
+    if (this.lanes === 4) kx(this.wasm).sha256_blocks(ctx, src, count, dst);
+    else kx(this.wasm).sha256_blocks_1(ctx, src, count, dst);
+  }
+
+  /**
+   * As hashBlocksAt, but an all-zero block gets the zero-block digest without
+   * being hashed (the zero test reads 16 bytes per load and stops at the
+   * first non-zero one). Returns how many blocks were all zero.
+   */
+  hashBlocksAtSkipZero(src: number, count: number, dst: number): number {
+    const ctx = this.live();
+    this.checkCount(count);
+    checkRange(this.wasm, 'hashBlocksAtSkipZero source', src, count * this.blockSize);
+    checkRange(this.wasm, 'hashBlocksAtSkipZero digests', dst, count * SHA256_DIGEST_SIZE);
+    return kx(this.wasm).sha256_blocks_skip_zero(ctx, src, count, dst, this.lanes) >>> 0;
+  }
+
+  /**
+   * Hash JS data: `data.length` must be a multiple of blockSize; the digests
+   * go to `out` from `outOffset`, 32 bytes per block. The data is copied
+   * through an arena scratch run allocated on first use: 512 KiB for blocks
+   * up to 64 KiB, four blocks for blocks up to 1 MiB, 256 KiB beyond (those
+   * stream through the one-buffer kernel).
+   */
+  hashBlocks(data: Uint8Array, out: Uint8Array, outOffset = 0): void {
+    const ctx = this.live();
+    const bs = this.blockSize;
+    if (data.length % bs !== 0) {
+      throw fail('EINVAL', `hashBlocks: ${data.length} bytes is not a whole number of ${bs}-byte blocks`);
+    }
+    const n = data.length / bs;
+    if (!Number.isInteger(outOffset) || outOffset < 0 || outOffset + n * SHA256_DIGEST_SIZE > out.length) {
+      throw fail(
+        'EINVAL',
+        `hashBlocks: ${n} digests do not fit in a ${out.length}-byte output at offset ${outOffset}`,
+      );
+    }
+    if (n === 0) return;
+    if (this.scratch === 0) {
+      this.scratch = this.wasm.alloc(bs <= SMALL_BLOCK_MAX ? 2 * CHUNK : bs <= FOUR_BLOCK_MAX ? 4 * bs : CHUNK);
+    }
+    const s = this.scratch;
+    const x = kx(this.wasm);
+    if (bs <= FOUR_BLOCK_MAX) {
+      const per = bs <= SMALL_BLOCK_MAX ? CHUNK / bs : 4;
+      const digests = bs <= SMALL_BLOCK_MAX ? s + CHUNK : ctx + OFF_DIGEST;
+      for (let i = 0; i < n; i += per) {
+        const k = Math.min(per, n - i);
+        this.wasm.u8().set(data.subarray(i * bs, (i + k) * bs), s);
+        if (this.lanes === 4) x.sha256_blocks(ctx, s, k, digests);
+        else x.sha256_blocks_1(ctx, s, k, digests);
+        out.set(this.wasm.bytes(digests, k * SHA256_DIGEST_SIZE), outOffset + i * SHA256_DIGEST_SIZE);
+      }
+      return;
+    }
+    // A block larger than the scratch run: stream it through the one-buffer kernel.
+    for (let i = 0; i < n; i++) {
+      x.sha256_block_begin(ctx, ctx + OFF_STREAM);
+      for (let off = 0; off < bs; off += CHUNK) {
+        this.wasm.u8().set(data.subarray(i * bs + off, i * bs + off + CHUNK), s);
+        x.sha256_update(ctx + OFF_STREAM, s, CHUNK / SHA256_BLOCK_SIZE);
+      }
+      x.sha256_block_end(ctx, ctx + OFF_STREAM, ctx + OFF_DIGEST);
+      out.set(this.wasm.bytes(ctx + OFF_DIGEST, SHA256_DIGEST_SIZE), outOffset + i * SHA256_DIGEST_SIZE);
+    }
+  }
+
+  /** The digest of an all-zero block under this salt (a copy; computed once). */
+  get zeroBlockDigest(): Uint8Array {
+    if (this.zero === undefined) {
+      const ctx = this.live();
+      const p = kx(this.wasm).sha256_ctx_zero_digest(ctx) >>> 0;
+      this.zero = this.wasm.bytes(p, SHA256_DIGEST_SIZE).slice();
+    }
+    return this.zero.slice();
+  }
+
+  /** Return the scratch memory to the arena. Further use throws EBADF; a second dispose does nothing. */
+  dispose(): void {
+    if (this.ctx === 0) return;
+    if (this.scratch !== 0) this.wasm.free(this.scratch);
+    this.wasm.free(this.ctx);
+    this.scratch = 0;
+    this.ctx = 0;
+  }
+}
+
+/** True when the `len` bytes at WASM address `ptr` are all zero. */
+export function isZeroAt(wasm: Wasm, ptr: number, len: number): boolean {
+  checkRange(wasm, 'isZeroAt', ptr, len);
+  return kx(wasm).is_zero(ptr, len) !== 0;
+}
+
+// sha256() streams through one 64 KiB run: data, then the state and digest.
+const ONE_SHOT_RUN = 64 << 10;
+const ONE_SHOT_DATA = ONE_SHOT_RUN - 64;
+
+/** Plain SHA-256 (no salt) of `data`, any length up to 2^53 - 1 bytes. */
+export function sha256(wasm: Wasm, data: Uint8Array): Uint8Array {
+  const x = kx(wasm);
+  const run = wasm.alloc(ONE_SHOT_RUN);
+  try {
+    const st = run + ONE_SHOT_DATA;
+    const out = st + 32;
+    const len = data.length;
+    x.sha256_init(st);
+    const full = len - (len % SHA256_BLOCK_SIZE);
+    for (let off = 0; off < full; off += ONE_SHOT_DATA) {
+      const k = Math.min(ONE_SHOT_DATA, full - off);
+      wasm.u8().set(data.subarray(off, off + k), run);
+      x.sha256_update(st, run, k / SHA256_BLOCK_SIZE);
+    }
+    wasm.u8().set(data.subarray(full), run);
+    x.sha256_final(st, run, len - full, len >>> 0, Math.floor(len / 2 ** 32), out);
+    return wasm.bytes(out, SHA256_DIGEST_SIZE).slice();
+  } finally {
+    wasm.free(run);
+  }
+}
