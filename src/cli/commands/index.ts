@@ -1,0 +1,11 @@
+/**
+ * The table of subcommands. Adding one: write commands/<name>.ts exporting
+ * a `Command`, and add one line here. Modules load on use, so a command's
+ * dependencies cost nothing to the others.
+ */
+import type { Command } from '../command.js';
+
+export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
+  digest: async () => (await import('./digest.js')).digestCommand,
+  demo: async () => (await import('./demo.js')).demoCommand,
+};

@@ -1,0 +1,168 @@
+/**
+ * The standalone fs-verity digest: data in, the same digest, root hash,
+ * descriptor and (on request) Merkle tree that `fsverity digest` computes.
+ * Browser-safe: no Node modules here (the file variant lives in
+ * digest-file.ts).
+ */
+import { fail } from '../errors.js';
+import { computeFileDigest, encodeDescriptor, formatDigest } from './descriptor.js';
+import type { HashAlgorithmName } from './hash-algs.js';
+import { computeMerkleTreeParams, validateDigestParams, type VerityParams, type VerityParamsOptions } from './params.js';
+import { MerkleTreeBuilder, type MerkleBlockSink, type MerkleTreeResult } from './tree.js';
+
+/** Options of `fsverityDigest`: the parameters, and whether to return the tree. */
+export interface FsverityDigestOptions extends VerityParamsOptions {
+  /** Also return the Merkle tree as `fsverity digest --out-merkle-tree` writes it. */
+  merkleTree?: boolean;
+}
+
+/** What `fsverityDigest` and `fsverityDigestFile` return. */
+export interface FsverityDigestResult {
+  algorithm: HashAlgorithmName;
+  /** The file digest: hash of the descriptor. */
+  digest: Uint8Array;
+  /** `<algorithm>:<hex digest>`, as `fsverity digest` prints it. */
+  formatted: string;
+  rootHash: Uint8Array;
+  /** The 256-byte descriptor, as `fsverity digest --out-descriptor` writes it. */
+  descriptor: Uint8Array;
+  /** Bytes of data digested. */
+  dataSize: number;
+  /** The stored tree (levels root first), when `merkleTree` was asked for; empty for files of at most one block. */
+  merkleTree?: Uint8Array;
+}
+
+/** Inputs `fsverityDigest` takes. */
+export type DigestInput = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array> | ReadableStream<Uint8Array>;
+
+/**
+ * Compute the fs-verity digest of `input`: one byte array, or a stream of
+ * chunks split anywhere. Parameters are checked as `fsverity digest` checks
+ * them (EINVAL otherwise). Memory: one block per tree level plus one
+ * partial data block, unless `merkleTree` asks for the whole tree.
+ */
+export async function fsverityDigest(input: DigestInput, opts?: FsverityDigestOptions): Promise<FsverityDigestResult> {
+  const params = validateDigestParams(opts);
+  const collector = opts?.merkleTree ? new TreeCollector() : undefined;
+  const builder = await MerkleTreeBuilder.create(params, { sink: collector?.sink });
+  let tree: MerkleTreeResult;
+  try {
+    await feedBlocks(builder, chunksOf(input), (run) => builder.addBlocks(run));
+    tree = await builder.finish();
+  } finally {
+    builder.dispose();
+  }
+  const result = await finishDigest(params, tree);
+  if (collector) result.merkleTree = collector.assemble(params, tree.dataSize);
+  return result;
+}
+
+/** Build the descriptor and file digest from a finished tree. */
+export async function finishDigest(params: VerityParams, tree: MerkleTreeResult): Promise<FsverityDigestResult> {
+  const descriptor = encodeDescriptor(params, tree.dataSize, tree.rootHash);
+  const digest = await computeFileDigest(params.algorithm, descriptor);
+  return {
+    algorithm: params.algorithm.name,
+    digest,
+    formatted: formatDigest(params.algorithm, digest),
+    rootHash: tree.rootHash,
+    descriptor,
+    dataSize: tree.dataSize,
+  };
+}
+
+/**
+ * Cut a stream of arbitrary chunks into runs of whole blocks for `onRun`,
+ * carrying partial blocks between chunks; the final partial block goes to
+ * `builder.addBlocks`, which zero-pads it. A run aliases the caller's chunk
+ * or an internal buffer: it is only valid during the call.
+ */
+export async function feedBlocks(
+  builder: MerkleTreeBuilder,
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  onRun: (run: Uint8Array) => Promise<void>,
+): Promise<void> {
+  const bs = builder.params.blockSize;
+  let pending: Uint8Array | undefined;
+  let pendingLen = 0;
+  for await (const chunk of chunks) {
+    if (!(chunk instanceof Uint8Array)) {
+      throw fail('EINVAL', `fsverityDigest input yielded ${chunk === null ? 'null' : typeof chunk}, expected Uint8Array chunks`);
+    }
+    let off = 0;
+    if (pendingLen > 0) {
+      const take = Math.min(bs - pendingLen, chunk.length);
+      pending!.set(chunk.subarray(0, take), pendingLen);
+      pendingLen += take;
+      off = take;
+      if (pendingLen < bs) continue;
+      await onRun(pending!);
+      pendingLen = 0;
+    }
+    const whole = Math.floor((chunk.length - off) / bs) * bs;
+    if (whole > 0) await onRun(chunk.subarray(off, off + whole));
+    off += whole;
+    if (off < chunk.length) {
+      pending ??= new Uint8Array(bs);
+      pending.set(chunk.subarray(off));
+      pendingLen = chunk.length - off;
+    }
+  }
+  if (pendingLen > 0) await builder.addBlocks(pending!.subarray(0, pendingLen));
+}
+
+function isReadableStream(x: unknown): x is ReadableStream<Uint8Array> {
+  return typeof x === 'object' && x !== null && typeof (x as ReadableStream).getReader === 'function';
+}
+
+/** Every accepted input as a sequence of chunks. */
+function chunksOf(input: DigestInput): AsyncIterable<Uint8Array> | Iterable<Uint8Array> {
+  if (input instanceof Uint8Array) return [input];
+  if (isReadableStream(input)) return readStream(input);
+  if (input && (typeof (input as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function'
+    || typeof (input as Iterable<Uint8Array>)[Symbol.iterator] === 'function')) {
+    return input as AsyncIterable<Uint8Array>;
+  }
+  throw fail('EINVAL', 'fsverityDigest takes a Uint8Array, an (async) iterable of Uint8Array, or a ReadableStream of Uint8Array');
+}
+
+/** Not every browser makes ReadableStream async-iterable: read it by hand. */
+async function* readStream(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = stream.getReader();
+  let ended = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        ended = true;
+        return;
+      }
+      yield value;
+    }
+  } finally {
+    // Stopped early (bad chunk, failed hashing): tell the source we are done.
+    if (!ended) await reader.cancel().catch(() => undefined);
+    reader.releaseLock();
+  }
+}
+
+/**
+ * Keeps the tree blocks a builder emits and lays them out root level first
+ * once the data size (hence the tree's shape) is known.
+ */
+export class TreeCollector {
+  private readonly levels: Uint8Array[][] = [];
+  readonly sink: MerkleBlockSink = (level, index, block) => {
+    (this.levels[level] ??= [])[index] = block.slice();
+  };
+
+  assemble(params: VerityParams, dataSize: number): Uint8Array {
+    const shape = computeMerkleTreeParams(params, dataSize);
+    const out = new Uint8Array(shape.treeSize);
+    for (let l = 0; l < shape.numLevels; l++) {
+      const blocks = this.levels[l] ?? [];
+      for (let i = 0; i < blocks.length; i++) out.set(blocks[i]!, (shape.levelStart[l]! + i) * params.blockSize);
+    }
+    return out;
+  }
+}

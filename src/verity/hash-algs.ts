@@ -1,0 +1,209 @@
+/**
+ * The hash algorithms fs-verity knows, and block hashing with a salt.
+ *
+ * fs-verity numbers its algorithms (SHA-256 = 1, SHA-512 = 2: the value
+ * stored in the descriptor) and hashes every data and tree block as
+ * H(salt zero-padded to the hash's input block size || block). Padding the
+ * salt to a whole input block means the salted prefix is one compression of
+ * its own, so its state can be computed once and restarted for every block
+ * (the kernel's `hash_init_state`, fsverity-utils' `padded_salt`).
+ *
+ * Block hashing is behind `BlockHasher` so the backend is chosen in one
+ * place: SHA-256 on our WASM kernel (4-lane SIMD), SHA-512 on hash-wasm
+ * (allowed by issue 2 until a kernel of ours beats it). Both run in
+ * browsers.
+ */
+import { createSHA256, createSHA512, type IHasher } from 'hash-wasm';
+import { fail } from '../errors.js';
+import { loadWasm, type Wasm } from '../wasm/index.js';
+import { sha256 as wasmSha256, Sha256BlockHasher } from '../wasm/sha256.js';
+
+/** Names accepted for `hashAlgorithm`. */
+export type HashAlgorithmName = 'sha256' | 'sha512';
+
+/** One fs-verity hash algorithm: its number in the descriptor and its sizes. */
+export interface HashAlgorithm {
+  readonly name: HashAlgorithmName;
+  /** `FS_VERITY_HASH_ALG_*`: the byte stored in the descriptor. */
+  readonly id: number;
+  /** Bytes of one digest. */
+  readonly digestSize: number;
+  /** The hash's input block size, to which the salt is zero-padded. */
+  readonly inputBlockSize: number;
+}
+
+/** The algorithms fs-verity defines, in number order. */
+export const HASH_ALGORITHMS: readonly HashAlgorithm[] = Object.freeze([
+  Object.freeze({ name: 'sha256', id: 1, digestSize: 32, inputBlockSize: 64 }),
+  Object.freeze({ name: 'sha512', id: 2, digestSize: 64, inputBlockSize: 128 }),
+] as HashAlgorithm[]);
+
+/** The largest digest any algorithm has: the size of the descriptor's root hash field. */
+export const MAX_DIGEST_SIZE = 64;
+
+/** Look an algorithm up by name; undefined when fs-verity has none of that name. */
+export function hashAlgorithmByName(name: string): HashAlgorithm | undefined {
+  return HASH_ALGORITHMS.find((a) => a.name === name);
+}
+
+/** Look an algorithm up by its descriptor number; undefined when unknown. */
+export function hashAlgorithmById(id: number): HashAlgorithm | undefined {
+  return HASH_ALGORITHMS.find((a) => a.id === id);
+}
+
+/** The algorithm named `name`, or EINVAL naming the ones that exist. */
+export function requireHashAlgorithm(name: unknown): HashAlgorithm {
+  const alg = typeof name === 'string' ? hashAlgorithmByName(name) : undefined;
+  if (!alg) {
+    throw fail(
+      'EINVAL',
+      `unknown hash algorithm ${JSON.stringify(name)}: fs-verity supports ${HASH_ALGORITHMS.map((a) => a.name).join(', ')}`,
+    );
+  }
+  return alg;
+}
+
+/** The salt zero-padded to the algorithm's input block size (empty when there is no salt). */
+export function padSalt(alg: HashAlgorithm, salt: Uint8Array): Uint8Array {
+  if (salt.length === 0) return new Uint8Array(0);
+  const padded = new Uint8Array(Math.ceil(salt.length / alg.inputBlockSize) * alg.inputBlockSize);
+  padded.set(salt);
+  return padded;
+}
+
+/**
+ * Hashes whole fs-verity blocks with one salt. Not safe to share between
+ * concurrent users (it holds one hashing state); create one per builder.
+ */
+export interface BlockHasher {
+  readonly algorithm: HashAlgorithm;
+  /** Size of every block this hasher hashes. */
+  readonly blockSize: number;
+  /** The salted digest of a block of zeros. */
+  readonly zeroBlockDigest: Uint8Array;
+  /**
+   * Hash `count` consecutive blocks starting at `data[0]` and write their
+   * digests back to back into `out` from `outOffset`. `data` must hold at
+   * least `count * blockSize` bytes.
+   */
+  hashBlocks(data: Uint8Array, count: number, out: Uint8Array, outOffset: number): void;
+  /**
+   * Present when blocks in WASM memory can be hashed in place: hash `count`
+   * blocks at `ptr` of `wasm` (must be the hasher's own instance) into `out`.
+   */
+  hashBlocksAt?(wasm: Wasm, ptr: number, count: number, out: Uint8Array, outOffset: number): boolean;
+  /** Release whatever the backend holds (WASM memory); the hasher is unusable after. */
+  dispose(): void;
+}
+
+/** A one-shot hash of `data` (no salt): the file digest is this over the descriptor. */
+export async function hashBytes(alg: HashAlgorithm, data: Uint8Array): Promise<Uint8Array> {
+  if (alg.id === 1) return wasmSha256(await loadWasm(), data);
+  const h = await newHashWasm(alg);
+  h.init();
+  h.update(data);
+  return h.digest('binary');
+}
+
+function newHashWasm(alg: HashAlgorithm): Promise<IHasher> {
+  return alg.id === 1 ? createSHA256() : createSHA512();
+}
+
+/**
+ * A `BlockHasher` for `alg`, `salt` and `blockSize` (parameters already
+ * validated by the caller).
+ */
+export async function createBlockHasher(
+  alg: HashAlgorithm,
+  salt: Uint8Array,
+  blockSize: number,
+): Promise<BlockHasher> {
+  if (alg.id === 1) return new WasmSha256BlockHasher(await loadWasm(), salt, blockSize);
+  return HashWasmBlockHasher.create(alg, salt, blockSize);
+}
+
+/**
+ * SHA-256 on the WASM kernel. JS bytes are copied into WASM memory by the
+ * kernel's wrapper; blocks already in WASM memory are hashed in place and
+ * only their digests come out, through a scratch run of one block.
+ */
+class WasmSha256BlockHasher implements BlockHasher {
+  readonly algorithm: HashAlgorithm = HASH_ALGORITHMS[0]!;
+  readonly zeroBlockDigest: Uint8Array;
+  private readonly k: Sha256BlockHasher;
+  private digests = 0;
+
+  constructor(
+    private readonly wasm: Wasm,
+    salt: Uint8Array,
+    readonly blockSize: number,
+  ) {
+    this.k = Sha256BlockHasher.create(wasm, salt, blockSize);
+    this.zeroBlockDigest = this.k.zeroBlockDigest;
+  }
+
+  hashBlocks(data: Uint8Array, count: number, out: Uint8Array, outOffset: number): void {
+    this.k.hashBlocks(data.subarray(0, count * this.blockSize), out, outOffset);
+  }
+
+  hashBlocksAt(wasm: Wasm, ptr: number, count: number, out: Uint8Array, outOffset: number): boolean {
+    if (wasm !== this.wasm) return false;
+    // The digest scratch holds a pending tree block's worth of digests, and
+    // at least 256 of them so that small blocks still go in long runs.
+    const scratchBytes = Math.max(this.blockSize, 8192);
+    if (this.digests === 0) this.digests = this.wasm.alloc(scratchBytes);
+    const per = scratchBytes / 32;
+    for (let i = 0; i < count; i += per) {
+      const n = Math.min(per, count - i);
+      this.k.hashBlocksAt(ptr + i * this.blockSize, n, this.digests);
+      out.set(this.wasm.bytes(this.digests, n * 32), outOffset + i * 32);
+    }
+    return true;
+  }
+
+  dispose(): void {
+    if (this.digests !== 0) this.wasm.free(this.digests);
+    this.digests = 0;
+    this.k.dispose();
+  }
+}
+
+/**
+ * hash-wasm backend: the salted state is saved once and loaded before each
+ * block, so a block costs exactly the compressions of its own bytes.
+ */
+class HashWasmBlockHasher implements BlockHasher {
+  readonly zeroBlockDigest: Uint8Array;
+
+  private constructor(
+    readonly algorithm: HashAlgorithm,
+    readonly blockSize: number,
+    private readonly h: IHasher,
+    private readonly saltedState: Uint8Array,
+  ) {
+    this.zeroBlockDigest = new Uint8Array(algorithm.digestSize);
+    this.hashBlocks(new Uint8Array(blockSize), 1, this.zeroBlockDigest, 0);
+  }
+
+  static async create(alg: HashAlgorithm, salt: Uint8Array, blockSize: number): Promise<HashWasmBlockHasher> {
+    const h = await newHashWasm(alg);
+    h.init();
+    const padded = padSalt(alg, salt);
+    if (padded.length > 0) h.update(padded);
+    return new HashWasmBlockHasher(alg, blockSize, h, h.save());
+  }
+
+  hashBlocks(data: Uint8Array, count: number, out: Uint8Array, outOffset: number): void {
+    const bs = this.blockSize;
+    const ds = this.algorithm.digestSize;
+    for (let i = 0; i < count; i++) {
+      this.h.load(this.saltedState);
+      this.h.update(data.subarray(i * bs, (i + 1) * bs));
+      out.set(this.h.digest('binary'), outOffset + i * ds);
+    }
+  }
+
+  dispose(): void {
+    // hash-wasm instances are garbage collected with the object.
+  }
+}
