@@ -1,0 +1,401 @@
+/**
+ * Buffered read (the read half of the kernel's fs/iomap/buffered-io.c and
+ * mm/readahead.c): fill a folio's blocks from the device or with zeros as
+ * the mappings say, verify them through the filesystem's hook, then mark
+ * them up to date; readahead with a window that grows while reads stay
+ * sequential; and the read entry point that copies cached bytes out.
+ */
+import { fail, isErrno } from '../errors.js';
+import type { Folio } from '../pagecache/index.js';
+import { PAGE_SIZE } from '../pagecache/index.js';
+import type { FolioExports } from '../wasm/folio.js';
+import { iomapIterate, iomapLength, type IomapIterState } from './iter.js';
+import { traceRange } from './trace.js';
+import {
+  IOMAP_MAPPED,
+  IOMAP_VERITY,
+  type IomapInode,
+  type IomapOps,
+  type IomapType,
+  type IomapVerifyHook,
+} from './types.js';
+
+export interface IomapReadOptions {
+  /** Called on each newly filled range before it is marked up to date (fs-verity). */
+  verify?: IomapVerifyHook;
+  /**
+   * The range is fs-verity metadata: begin() is asked with IOMAP_VERITY, the
+   * mappings carry IOMAP_F_FSVERITY, and reads are not clamped to i_size.
+   */
+  metadata?: boolean;
+}
+
+function fx(inode: IomapInode): FolioExports {
+  return inode.mapping.cache.fx;
+}
+
+/** Wrap whatever a device or hook threw into EIO naming where it happened. */
+function asEIO(e: unknown, what: string): Error {
+  if (isErrno(e, 'EIO')) return e;
+  return fail('EIO', `${what}: ${e instanceof Error ? e.message : String(e)}`, e);
+}
+
+/**
+ * Fill one step of the iterator inside `folio`: the blocks that are not up
+ * to date are read (those the zeroing rule says hold data) or zeroed (the
+ * rest), verified, then marked up to date. Used by reads and by the write
+ * path for partial blocks; returns the bytes of the step handled.
+ */
+export async function fillFolioBlocks(
+  iter: IomapIterState,
+  folio: Folio,
+  endInFolio: number,
+  verify: IomapVerifyHook | undefined,
+): Promise<number> {
+  const inode = iter.inode;
+  const bs = inode.mapping.blockSize;
+  const shift = inode.mapping.blockShift;
+  const plen = Math.min(iomapLength(iter), folio.pos + endInFolio - iter.pos);
+  const off = iter.pos - folio.pos;
+  if (off % bs !== 0 || (plen % bs !== 0 && iter.pos + plen < folio.pos + endInFolio))
+    throw fail('EIO', `inode ${inode.ino}: mapping boundary at ${iter.pos + plen} is not aligned to the ${bs}-byte block size`);
+  const first = off >> shift;
+  const nb = Math.ceil(plen / bs);
+  const src = iter.srcmap;
+  const toRead = fx(inode).blocks_to_read(iter.pos, bs, nb, src.type, src.flags, inode.size);
+  let b = 0;
+  while (b < nb) {
+    const s = folio.nextBlock(first + b, first + nb, false) - first;
+    if (s >= nb) break;
+    const e = folio.nextBlock(first + s, first + nb, true) - first;
+    // Within a run of blocks that are not up to date, the leading part is
+    // read and the rest zeroed: the zeroing rule is monotone along a mapping.
+    const parts: Array<[number, number, boolean]> = [];
+    if (s < toRead) parts.push([s, Math.min(e, toRead), false]);
+    if (e > toRead) parts.push([Math.max(s, toRead), e, true]);
+    for (const [ps, pe, zero] of parts) {
+      const foff = (first + ps) << shift;
+      const flen = (pe - ps) << shift;
+      const fpos = folio.pos + foff;
+      if (zero) {
+        fx(inode).folio_zero(folio.ptr + foff, flen);
+      } else {
+        if (src.type !== IOMAP_MAPPED)
+          throw fail('EOPNOTSUPP', `inode ${inode.ino}: reading a mapping of type ${src.type} is not supported`);
+        const addr = src.addr + (fpos - src.offset);
+        traceRange('iomap_read_blocks', inode.ino, fpos, flen);
+        try {
+          await inode.device.read(addr, folio.bytes(foff, flen));
+        } catch (err) {
+          throw asEIO(err, `inode ${inode.ino}: device read of ${flen} bytes at device offset ${addr} (file offset ${fpos}) failed`);
+        }
+      }
+      if (verify) {
+        try {
+          await verify(inode, { pos: fpos, length: flen, ptr: folio.ptr + foff, iomapFlags: src.flags, type: src.type, zeroed: zero });
+        } catch (err) {
+          throw asEIO(err, `inode ${inode.ino}: verification of ${flen} bytes at file offset ${fpos} failed`);
+        }
+      }
+      folio.setRangeUptodate(foff, flen);
+    }
+    b = e;
+  }
+  return plen;
+}
+
+/**
+ * Bring the blocks of [from, to) (bytes within the folio; default: all of
+ * it) of a locked folio up to date (the kernel's read_folio). On failure the
+ * blocks that failed stay not up to date and the error (EIO) propagates.
+ */
+export async function iomapReadFolio(
+  inode: IomapInode,
+  folio: Folio,
+  ops: IomapOps,
+  opts: IomapReadOptions = {},
+  from = 0,
+  to = folio.size,
+): Promise<void> {
+  if (folio.isRangeUptodate(from, to - from)) return;
+  const bs = inode.mapping.blockSize;
+  const a = from - (from % bs);
+  const z = Math.min(folio.size, Math.ceil(to / bs) * bs);
+  traceRange('iomap_readpage', inode.ino, folio.pos + a, z - a);
+  await iomapIterate(inode, folio.pos + a, z - a, opts.metadata ? IOMAP_VERITY : 0, ops, (iter) =>
+    fillFolioBlocks(iter, folio, z, opts.verify),
+  );
+}
+
+/** Drop a folio a failed read left with nothing cached in it, so nothing unverified lingers. */
+function discardIfEmpty(folio: Folio): void {
+  if (folio.dead || folio.isDirty() || folio.writeback) return;
+  if (folio.nextBlock(0, folio.nblocks, true) < folio.nblocks) return;
+  folio.mapping.evict(folio);
+}
+
+async function readLockedFolio(inode: IomapInode, folio: Folio, ops: IomapOps, opts: IomapReadOptions, from: number, to: number) {
+  await folio.lock();
+  try {
+    if (folio.dead) return;
+    await iomapReadFolio(inode, folio, ops, opts, from, to);
+  } catch (e) {
+    discardIfEmpty(folio);
+    throw e;
+  } finally {
+    folio.unlock();
+  }
+}
+
+// -- readahead ---------------------------------------------------------------
+
+const RA_MIN_MAX_PAGES = 32; // 128 KiB, the kernel's default window
+const RA_LARGE_REQ_PAGES = 4096; // large requests may read up to 16 MiB at once
+
+function raMaxPages(inode: IomapInode, reqPages: number): number {
+  const m = inode.mapping;
+  const base = Math.max(RA_MIN_MAX_PAGES, 1 << m.maxOrder);
+  const budgetPages = Math.max(1, Math.floor(m.cache.budget / 4 / PAGE_SIZE));
+  return Math.min(Math.max(base, Math.min(reqPages, RA_LARGE_REQ_PAGES)), Math.max(1 << m.minOrder, budgetPages));
+}
+
+/** First window for a read of `req` pages (get_init_ra_size). */
+function initRaSize(req: number, max: number): number {
+  let n = 1;
+  while (n < req) n *= 2;
+  if (n <= max / 32) n *= 4;
+  else if (n <= max / 4) n *= 2;
+  else n = max;
+  return Math.min(n, max);
+}
+
+/** Next window after one of `cur` pages (get_next_ra_size). */
+function nextRaSize(cur: number, max: number): number {
+  return Math.min(max, cur < max / 16 ? 4 * cur : 2 * cur);
+}
+
+/** One piece of a readahead batch: part of one folio, under one mapping. */
+interface ReadSegment {
+  folio: Folio;
+  /** Byte offset in the folio. */
+  off: number;
+  len: number;
+  /** Device address, or -1 when the piece is zero-filled. */
+  addr: number;
+  type: number;
+  flags: number;
+  failed?: boolean;
+}
+
+/**
+ * Fill a run of new, locked folios that are contiguous in the file (the
+ * kernel's iomap_readahead with its bio building): one mapping walk over
+ * the whole run, pieces that follow each other both on the device and in
+ * WASM memory read with one device call, each piece verified, then marked
+ * up to date. A piece that fails stays not up to date; errors are not
+ * thrown (readahead is a hint).
+ */
+async function readaheadRun(inode: IomapInode, run: Folio[], ops: IomapOps, opts: IomapReadOptions): Promise<void> {
+  const bs = inode.mapping.blockSize;
+  const start = run[0].pos;
+  const last = run[run.length - 1];
+  const end = last.pos + last.size;
+  const segs: ReadSegment[] = [];
+  let fi = 0;
+  try {
+    await iomapIterate(inode, start, end - start, opts.metadata ? IOMAP_VERITY : 0, ops, async (iter) => {
+      const plen = iomapLength(iter);
+      if (iter.pos % bs !== 0 || (plen % bs !== 0 && iter.pos + plen < end))
+        throw fail('EIO', `inode ${inode.ino}: mapping boundary at ${iter.pos + plen} is not aligned to the ${bs}-byte block size`);
+      const src = iter.srcmap;
+      const nb = Math.ceil(plen / bs);
+      const readEnd = iter.pos + fx(inode).blocks_to_read(iter.pos, bs, nb, src.type, src.flags, inode.size) * bs;
+      const stepEnd = iter.pos + nb * bs;
+      let p = iter.pos;
+      while (p < stepEnd) {
+        while (run[fi].pos + run[fi].size <= p) fi++;
+        const f = run[fi];
+        const cut = Math.min(stepEnd, f.pos + f.size, p < readEnd ? readEnd : stepEnd);
+        const zero = p >= readEnd;
+        if (!zero && src.type !== IOMAP_MAPPED)
+          throw fail('EOPNOTSUPP', `inode ${inode.ino}: reading a mapping of type ${src.type} is not supported`);
+        segs.push({ folio: f, off: p - f.pos, len: cut - p, addr: zero ? -1 : src.addr + (p - src.offset), type: src.type, flags: src.flags });
+        p = cut;
+      }
+      return plen;
+    });
+  } catch (e) {
+    if (!isErrno(e)) throw e;
+    return; // nothing filled: the reader that needs these pages reads them and sees the error
+  }
+  const wasm = inode.mapping.cache.wasm;
+  for (let i = 0; i < segs.length; ) {
+    const s0 = segs[i];
+    if (s0.addr < 0) {
+      fx(inode).folio_zero(s0.folio.ptr + s0.off, s0.len);
+      i++;
+      continue;
+    }
+    let len = s0.len;
+    let j = i + 1;
+    while (
+      j < segs.length &&
+      segs[j].addr === s0.addr + len &&
+      segs[j].folio.ptr + segs[j].off === s0.folio.ptr + s0.off + len
+    )
+      len += segs[j++].len;
+    traceRange('iomap_read_blocks', inode.ino, s0.folio.pos + s0.off, len);
+    try {
+      await inode.device.read(s0.addr, wasm.bytes(s0.folio.ptr + s0.off, len));
+    } catch (e) {
+      if (!isErrno(e)) throw e;
+      for (let k = i; k < j; k++) segs[k].failed = true;
+    }
+    i = j;
+  }
+  for (const s of segs) {
+    if (s.failed) continue;
+    const pos = s.folio.pos + s.off;
+    if (opts.verify) {
+      try {
+        await opts.verify(inode, { pos, length: s.len, ptr: s.folio.ptr + s.off, iomapFlags: s.flags, type: s.type as IomapType, zeroed: s.addr < 0 });
+      } catch (e) {
+        if (e instanceof Error && !isErrno(e)) throw e;
+        continue;
+      }
+    }
+    s.folio.setRangeUptodate(s.off, s.len);
+  }
+}
+
+/**
+ * Read pages [start, start+nr) into the cache, skipping what is cached, in
+ * folios whose order grows by two per window up to the window size (the
+ * kernel's page_cache_ra_order). Errors are not reported here: a folio that
+ * failed is dropped and the reader that needs it reads it again, then sees
+ * the error.
+ */
+export async function iomapReadahead(
+  inode: IomapInode,
+  start: number,
+  nr: number,
+  ops: IomapOps,
+  opts: IomapReadOptions = {},
+): Promise<void> {
+  const m = inode.mapping;
+  let limit = start + nr;
+  if (!opts.metadata) limit = Math.min(limit, Math.ceil(inode.size / PAGE_SIZE));
+  if (limit <= start) return;
+  const ra = m.ra;
+  let order = Math.min(m.maxOrder, ra.order + 2, Math.floor(Math.log2(Math.max(1, limit - start))));
+  order = Math.max(order, m.minOrder);
+  ra.order = order;
+  traceRange('iomap_readahead', inode.ino, start * PAGE_SIZE, (limit - start) * PAGE_SIZE);
+  let idx = start - (start % (1 << m.minOrder));
+  while (idx < limit) {
+    // Gather a run of new folios contiguous in the file, then fill it at once.
+    const run: Folio[] = [];
+    while (idx < limit) {
+      if (m.lookup(idx)) break;
+      const f = await m.getFolio(idx, PAGE_SIZE << order, Math.max(limit, idx + (1 << m.minOrder)));
+      if (f.isLocked() || f.nextBlock(0, f.nblocks, true) < f.nblocks) {
+        // Someone else's folio appeared meanwhile: end the run before it.
+        f.put();
+        break;
+      }
+      await f.lock();
+      run.push(f);
+      idx = f.index + (1 << f.order);
+    }
+    if (run.length > 0) {
+      try {
+        await readaheadRun(inode, run, ops, opts);
+      } finally {
+        for (const f of run) {
+          discardIfEmpty(f);
+          f.unlock();
+          f.put();
+        }
+      }
+    } else {
+      const have = m.lookup(idx);
+      idx = have ? have.index + (1 << have.order) : idx + (1 << m.minOrder);
+    }
+  }
+}
+
+/** The readahead decision for a read of pages [index, index+req) (page_cache_sync/async_ra). */
+async function ondemandReadahead(inode: IomapInode, index: number, req: number, hit: boolean, ops: IomapOps, opts: IomapReadOptions) {
+  const ra = inode.mapping.ra;
+  const max = raMaxPages(inode, req);
+  if (hit) {
+    // Only the marker page of the current window starts the next one early.
+    if (ra.asyncSize === 0 || index !== ra.start + ra.size - ra.asyncSize) return;
+    ra.start += ra.size;
+    ra.size = nextRaSize(ra.size, max);
+    ra.asyncSize = ra.size;
+  } else if (ra.size > 0 && (index === ra.prevIndex + 1 || (index >= ra.start && index <= ra.start + ra.size))) {
+    ra.start = index;
+    ra.size = nextRaSize(ra.size, max);
+    ra.asyncSize = ra.size;
+  } else {
+    ra.start = index;
+    ra.size = initRaSize(req, max);
+    ra.asyncSize = ra.size > req ? ra.size - req : 0;
+    ra.order = 0;
+  }
+  if (hit || ra.start !== index || ra.asyncSize === ra.size) {
+    // Sequential windows end on a boundary of the largest folio they can
+    // hold, so the next window starts aligned and can use folios that large;
+    // otherwise a stream settles at whatever alignment its first window had.
+    const align = 1 << Math.min(inode.mapping.maxOrder, Math.floor(Math.log2(ra.size)));
+    const end = ra.start + ra.size;
+    const down = end - (end % align);
+    ra.size = (down > ra.start ? down : down + align) - ra.start;
+    ra.asyncSize = Math.min(ra.asyncSize, ra.size);
+  }
+  await iomapReadahead(inode, ra.start, ra.size, ops, opts);
+}
+
+/**
+ * Read `len` bytes at `pos` through the page cache (the kernel's
+ * filemap_read over iomap_read_folio / iomap_readahead). Data reads stop at
+ * i_size; metadata reads (`opts.metadata`) do not. Returns a new array with
+ * the bytes read (shorter than `len` at EOF). A device or verification
+ * failure rejects with EIO, and a folio that failed caches nothing.
+ */
+export async function iomapBufferedRead(
+  inode: IomapInode,
+  pos: number,
+  len: number,
+  ops: IomapOps,
+  opts: IomapReadOptions = {},
+): Promise<Uint8Array> {
+  if (!Number.isSafeInteger(pos) || pos < 0 || !Number.isSafeInteger(len) || len < 0)
+    throw fail('EINVAL', `read of ${len} bytes at ${pos}: offset and length must be non-negative integers below 2^53`);
+  const end = opts.metadata ? pos + len : Math.min(pos + len, inode.size);
+  if (end <= pos) return new Uint8Array(0);
+  const out = new Uint8Array(end - pos);
+  const m = inode.mapping;
+  const wasm = m.cache.wasm;
+  const lastIndex = Math.ceil(end / PAGE_SIZE);
+  let p = pos;
+  while (p < end) {
+    const idx = Math.floor(p / PAGE_SIZE);
+    let f = m.findFolio(idx);
+    await ondemandReadahead(inode, idx, lastIndex - idx, f !== undefined, ops, opts);
+    if (!f) f = await m.getFolio(idx, (lastIndex - idx) * PAGE_SIZE);
+    try {
+      const n = Math.min(end, f.pos + f.size) - p;
+      const off = p - f.pos;
+      if (!f.isRangeUptodate(off, n)) await readLockedFolio(inode, f, ops, opts, off, off + n);
+      if (f.dead) continue; // truncated under us: look again
+      out.set(wasm.bytes(f.ptr + off, n), p - pos);
+      p += n;
+    } finally {
+      f.put();
+    }
+  }
+  m.ra.prevIndex = Math.floor((end - 1) / PAGE_SIZE);
+  return out;
+}

@@ -1,0 +1,275 @@
+/**
+ * Buffered write, zero range and truncate (the write half of the kernel's
+ * fs/iomap/buffered-io.c, plus pagecache_isize_extended and
+ * truncate_pagecache from mm/). Data is copied into folios and marked
+ * dirty; writeback (writeback.ts) takes it to the device later.
+ */
+import { fail, MAX_OFFSET } from '../errors.js';
+import type { Folio } from '../pagecache/index.js';
+import { PAGE_SIZE } from '../pagecache/index.js';
+import { fillFolioBlocks } from './buffered-read.js';
+import { iomapIterate, iomapLength, type IomapIterState } from './iter.js';
+import { traceRange } from './trace.js';
+import {
+  IOMAP_F_FSVERITY,
+  IOMAP_F_SIZE_CHANGED,
+  IOMAP_HOLE,
+  IOMAP_UNWRITTEN,
+  IOMAP_VERITY,
+  IOMAP_WRITE,
+  IOMAP_ZERO,
+  type IomapInode,
+  type IomapOps,
+} from './types.js';
+
+/**
+ * Prepare [off, off+len) of a locked folio for a write that does not cover
+ * whole blocks (__iomap_write_begin): each partial block that is not up to
+ * date is read first, or zeroed when the zeroing rule says there is nothing
+ * to read (holes, new blocks, past i_size unless FSVERITY).
+ */
+async function writeBegin(iter: IomapIterState, folio: Folio, off: number, len: number): Promise<void> {
+  if (folio.isRangeUptodate(off, len)) return;
+  const bs = folio.mapping.blockSize;
+  const edges = new Set<number>();
+  if (off % bs !== 0) edges.add(off - (off % bs));
+  if ((off + len) % bs !== 0) edges.add(off + len - ((off + len) % bs));
+  for (const b of edges) {
+    if (folio.isRangeUptodate(b, bs)) continue;
+    // Fill exactly this block through a sub-iterator view of the step: the
+    // current mapping covers it (it lies within the step being written).
+    const sub: IomapIterState = { ...iter, pos: folio.pos + b, len: bs, status: 0 };
+    await fillFolioBlocks(sub, folio, b + bs, undefined);
+  }
+}
+
+/** Copy `n` bytes of `data` from `dataOff` into the folio at `off`. */
+function copyIn(folio: Folio, off: number, data: Uint8Array, dataOff: number, n: number): void {
+  const cache = folio.mapping.cache;
+  const mem = cache.wasm.x.memory.buffer;
+  if (data.buffer === mem) {
+    // The caller's bytes already live in WASM memory: copy inside it.
+    cache.fx.folio_copy(folio.ptr + off, data.byteOffset + dataOff, n);
+  } else {
+    cache.wasm.u8().set(data.subarray(dataOff, dataOff + n), folio.ptr + off);
+  }
+}
+
+/**
+ * Zero stale bytes past the old EOF when i_size grows from `from` to `to`
+ * (pagecache_isize_extended): the folio holding the old EOF may hold bytes
+ * past it (a partial block read in, data left by a failed write); they
+ * would now be inside the file. The old EOF block becomes dirty so the
+ * zeros reach the device.
+ */
+export async function pagecacheIsizeExtended(inode: IomapInode, from: number, to: number): Promise<void> {
+  if (from >= to) return;
+  const m = inode.mapping;
+  const f = m.findFolio(Math.floor(from / PAGE_SIZE));
+  if (!f) return;
+  try {
+    await f.lock();
+    try {
+      if (f.dead) return;
+      await f.waitWriteback();
+      const a = from - f.pos;
+      const b = Math.min(to, f.pos + f.size) - f.pos;
+      if (a <= 0 || b <= a) return;
+      m.cache.fx.folio_zero(f.ptr + a, b - a);
+      // Only the block holding the old EOF carries file bytes that may be on
+      // the device; the blocks wholly past it are holes or unwritten.
+      const bs = m.blockSize;
+      const eofBlockEnd = Math.min(b, Math.ceil(a / bs) * bs);
+      if (eofBlockEnd > a && f.isRangeUptodate(a, eofBlockEnd - a)) f.setRangeDirty(a, eofBlockEnd - a);
+      traceRange('iomap_isize_extended', inode.ino, from, to - from);
+    } finally {
+      f.unlock();
+    }
+  } finally {
+    f.put();
+  }
+}
+
+function checkWrite(inode: IomapInode, pos: number, len: number): void {
+  if (!Number.isSafeInteger(pos) || pos < 0 || !Number.isSafeInteger(len) || len < 0 || pos + len > MAX_OFFSET)
+    throw fail('EINVAL', `inode ${inode.ino}: write of ${len} bytes at ${pos} is outside 0..2^53-1`);
+}
+
+/**
+ * One step of a buffered write: copy the part of `data` the current mapping
+ * covers into folios, one folio at a time (iomap_write_iter).
+ */
+async function writeIter(iter: IomapIterState, data: Uint8Array, dataStart: number): Promise<number> {
+  const inode = iter.inode;
+  const m = inode.mapping;
+  const length = iomapLength(iter);
+  const fsverity = (iter.iomap.flags & IOMAP_F_FSVERITY) !== 0;
+  let done = 0;
+  while (done < length) {
+    const pos = iter.pos + done;
+    const folio = await m.getFolio(Math.floor(pos / PAGE_SIZE), length - done);
+    let oldSize = -1;
+    let n = 0;
+    try {
+      await folio.lock();
+      try {
+        if (folio.dead) continue;
+        await folio.waitWriteback();
+        const off = pos - folio.pos;
+        n = Math.min(length - done, folio.size - off);
+        const sub: IomapIterState = { ...iter, pos, len: iter.len - done };
+        await writeBegin(sub, folio, off, n);
+        copyIn(folio, off, data, pos - dataStart, n);
+        folio.setRangeUptodate(off, n);
+        folio.setRangeDirty(off, n);
+        // The seed's rule: fs-verity metadata lives past EOF and never moves it.
+        if (!fsverity) {
+          oldSize = inode.size;
+          if (pos + n > oldSize) {
+            inode.size = pos + n;
+            iter.iomap.flags |= IOMAP_F_SIZE_CHANGED;
+          }
+        }
+      } finally {
+        folio.unlock();
+      }
+    } finally {
+      folio.put();
+    }
+    if (oldSize >= 0 && oldSize < pos) await pagecacheIsizeExtended(inode, oldSize, pos);
+    done += n;
+  }
+  return done;
+}
+
+/**
+ * Write `data` at `pos` through the page cache (iomap_file_buffered_write).
+ * Extends i_size when writing past it. Returns the bytes written (all of
+ * them, or an error: ENOSPC from the filesystem, EIO from reading a partial
+ * block). The filesystem's serialisation of the inode is the caller's.
+ */
+export async function iomapBufferedWrite(
+  inode: IomapInode,
+  pos: number,
+  data: Uint8Array,
+  ops: IomapOps,
+  extraFlags = 0,
+): Promise<number> {
+  checkWrite(inode, pos, data.length);
+  if (data.length === 0) return 0;
+  traceRange('iomap_buffered_write', inode.ino, pos, data.length);
+  return iomapIterate(inode, pos, data.length, IOMAP_WRITE | extraFlags, ops, (iter) => writeIter(iter, data, pos));
+}
+
+/**
+ * Write fs-verity metadata (Merkle tree blocks, descriptor) at `pos`, past
+ * EOF in the page cache's metadata area: a buffered write whose mappings
+ * carry IOMAP_F_FSVERITY (begin() is asked with IOMAP_WRITE | IOMAP_VERITY),
+ * so i_size never changes and the size-extended step never runs.
+ */
+export async function iomapFsverityWrite(inode: IomapInode, pos: number, data: Uint8Array, ops: IomapOps): Promise<number> {
+  if (pos < inode.size)
+    throw fail('EINVAL', `inode ${inode.ino}: fs-verity metadata write at ${pos} is below i_size ${inode.size}; metadata lives past EOF`);
+  return iomapBufferedWrite(inode, pos, data, ops, IOMAP_VERITY);
+}
+
+/** Zero [off, off+n) of cached folios without dirtying anything (the range reads as zeros already). */
+async function zeroCached(inode: IomapInode, pos: number, len: number): Promise<void> {
+  const m = inode.mapping;
+  for (const f of m.foliosIn(Math.floor(pos / PAGE_SIZE), Math.ceil((pos + len) / PAGE_SIZE))) {
+    f.pins++;
+    try {
+      await f.lock();
+      try {
+        if (f.dead) continue;
+        await f.waitWriteback();
+        const a = Math.max(pos, f.pos) - f.pos;
+        const b = Math.min(pos + len, f.pos + f.size) - f.pos;
+        if (b > a) m.cache.fx.folio_zero(f.ptr + a, b - a);
+      } finally {
+        f.unlock();
+      }
+    } finally {
+      f.pins--;
+    }
+  }
+}
+
+/** One step of zero range: write zeros through the cache where the mapping holds data (iomap_zero_iter). */
+async function zeroIter(iter: IomapIterState): Promise<number> {
+  const inode = iter.inode;
+  const m = inode.mapping;
+  const length = iomapLength(iter);
+  const src = iter.srcmap;
+  if (src.type === IOMAP_HOLE || src.type === IOMAP_UNWRITTEN) {
+    // Nothing on the device; cached bytes over it get zeroed in place (dirty
+    // ones stay dirty and carry the zeros to the device).
+    await zeroCached(inode, iter.pos, length);
+    return length;
+  }
+  let done = 0;
+  while (done < length) {
+    const pos = iter.pos + done;
+    const folio = await m.getFolio(Math.floor(pos / PAGE_SIZE), length - done);
+    let n = 0;
+    try {
+      await folio.lock();
+      try {
+        if (folio.dead) continue;
+        await folio.waitWriteback();
+        const off = pos - folio.pos;
+        n = Math.min(length - done, folio.size - off);
+        const sub: IomapIterState = { ...iter, pos, len: iter.len - done };
+        await writeBegin(sub, folio, off, n);
+        m.cache.fx.folio_zero(folio.ptr + off, n);
+        folio.setRangeUptodate(off, n);
+        folio.setRangeDirty(off, n);
+      } finally {
+        folio.unlock();
+      }
+    } finally {
+      folio.put();
+    }
+    done += n;
+  }
+  return done;
+}
+
+/**
+ * Zero `len` bytes at `pos` (iomap_zero_range): the range reads back as
+ * zeros; i_size does not change. Holes and unwritten extents are left alone.
+ */
+export async function iomapZeroRange(inode: IomapInode, pos: number, len: number, ops: IomapOps): Promise<void> {
+  checkWrite(inode, pos, len);
+  if (len === 0) return;
+  traceRange('iomap_zero_range', inode.ino, pos, len);
+  await iomapIterate(inode, pos, len, IOMAP_ZERO, ops, zeroIter);
+}
+
+/**
+ * Change i_size to `newSize` (the iomap half of a filesystem's setattr):
+ * shrinking zeroes the tail of the new EOF block through the cache (so the
+ * device sees zeros there at writeback) and drops cached data past EOF;
+ * growing zeroes stale bytes from the old EOF. The filesystem frees or
+ * keeps blocks past the new EOF afterwards.
+ */
+export async function iomapTruncate(inode: IomapInode, newSize: number, ops: IomapOps): Promise<void> {
+  if (!Number.isSafeInteger(newSize) || newSize < 0)
+    throw fail('EINVAL', `inode ${inode.ino}: truncate to ${newSize}: size must be a non-negative integer below 2^53`);
+  const oldSize = inode.size;
+  traceRange('iomap_truncate', inode.ino, Math.min(oldSize, newSize), Math.abs(newSize - oldSize));
+  const bs = inode.mapping.blockSize;
+  if (newSize < oldSize) {
+    const tailEnd = Math.min(oldSize, Math.ceil(newSize / bs) * bs);
+    if (tailEnd > newSize) await iomapZeroRange(inode, newSize, tailEnd - newSize, ops);
+    inode.size = newSize;
+    await inode.mapping.truncateRange(newSize);
+  } else if (newSize > oldSize) {
+    const tailEnd = Math.min(newSize, Math.ceil(oldSize / bs) * bs);
+    if (tailEnd > oldSize) await iomapZeroRange(inode, oldSize, tailEnd - oldSize, ops);
+    // Cached bytes past the old EOF (and past the old EOF block) become file
+    // bytes: they must read as zeros.
+    await zeroCached(inode, tailEnd, newSize - tailEnd);
+    inode.size = newSize;
+  }
+}
