@@ -38,3 +38,8 @@ export {
 export type { VerityDescriptor } from './verity/descriptor.js';
 export { MerkleTreeBuilder } from './verity/tree.js';
 export type { MerkleBlockSink, MerkleTreeResult } from './verity/tree.js';
+// The engine: block devices, and the reference filesystem over them.
+export { BlockDevice, MemoryDevice, FileDevice, FaultyDevice } from './device/index.js';
+export type { MemoryDeviceOptions, FileDeviceOptions, FaultyDeviceOptions, FaultRule, CrashKeep } from './device/index.js';
+export { Volume, File } from './fs/index.js';
+export type { VolumeFormatOptions, VolumeOpenOptions, VolumeSpace, AllocateOptions, MetaStore } from './fs/index.js';

@@ -1,0 +1,195 @@
+/**
+ * The block allocator: free space over [dataStart, deviceBlocks).
+ *
+ * Free space is a sorted list of free runs. Three rules shape it:
+ * - Contiguous first: a request is served from one run at or after a hint
+ *   when one is big enough, so a file written in order lands in order.
+ * - Reservations: a buffered write into a hole reserves its blocks when it
+ *   dirties the page cache (delalloc), and fails with ENOSPC *then*, as XFS
+ *   does (`xfs_bmapi_reserve_delalloc`), never later at writeback when the
+ *   caller has gone. `reserve` counts; `allocate(.., true)` consumes.
+ * - Freed blocks wait for a commit: blocks released by truncate or remove are
+ *   still referenced by the last committed metadata, so handing them to
+ *   another file before the next commit would let a crash show that file's
+ *   bytes through the old metadata (XFS's "busy extents"). They sit in a
+ *   pending list until `committed()`.
+ */
+import { fail } from '../errors.js';
+
+/** A run of device blocks. */
+export interface BlockRun {
+  start: number;
+  blocks: number;
+}
+
+export class Allocator {
+  /** Sorted, merged, non-overlapping free runs. */
+  private free: BlockRun[] = [];
+  private pending: BlockRun[] = [];
+  private freeCount = 0;
+  private pendingCount = 0;
+  private reservedCount = 0;
+
+  /**
+   * Everything in [dataStart, deviceBlocks) is free except `used` (the runs of
+   * every committed extent).
+   */
+  constructor(
+    readonly dataStart: number,
+    readonly deviceBlocks: number,
+    used: Iterable<BlockRun> = [],
+  ) {
+    if (!(Number.isSafeInteger(dataStart) && Number.isSafeInteger(deviceBlocks) && dataStart >= 0 && dataStart <= deviceBlocks)) {
+      throw fail('EINVAL', `allocator range [${dataStart}, ${deviceBlocks}) is not valid`);
+    }
+    const sorted = [...used].filter((r) => r.blocks > 0).sort((a, b) => a.start - b.start);
+    let at = dataStart;
+    for (const r of sorted) {
+      if (r.start < at || r.start + r.blocks > deviceBlocks) {
+        throw fail('EINVAL', `used run [${r.start}, +${r.blocks}) overlaps another or lies outside [${dataStart}, ${deviceBlocks})`);
+      }
+      if (r.start > at) this.free.push({ start: at, blocks: r.start - at });
+      at = r.start + r.blocks;
+    }
+    if (at < deviceBlocks) this.free.push({ start: at, blocks: deviceBlocks - at });
+    this.freeCount = this.free.reduce((s, r) => s + r.blocks, 0);
+  }
+
+  /** Blocks free right now (reserved ones included, pending ones not). */
+  get freeBlocks(): number {
+    return this.freeCount;
+  }
+
+  /** Blocks a new reservation may still take. */
+  get availableBlocks(): number {
+    return this.freeCount - this.reservedCount;
+  }
+
+  /** Blocks reserved for delalloc and not yet allocated. */
+  get reservedBlocks(): number {
+    return this.reservedCount;
+  }
+
+  /** Blocks freed since the last commit, not yet reusable. */
+  get pendingBlocks(): number {
+    return this.pendingCount;
+  }
+
+  /** Reserve `n` blocks for a delalloc write; ENOSPC when they cannot all be backed. */
+  reserve(n: number): void {
+    if (n > this.availableBlocks) {
+      throw fail(
+        'ENOSPC',
+        `no space left on device: ${n} blocks needed, ${this.availableBlocks} available` +
+          (this.pendingCount > 0 ? ` (${this.pendingCount} more become free at the next sync)` : ''),
+      );
+    }
+    this.reservedCount += n;
+  }
+
+  /** Give back `n` reserved blocks that will not be allocated (truncated delalloc). */
+  unreserve(n: number): void {
+    if (n > this.reservedCount) throw fail('EINVAL', `unreserve ${n} blocks but only ${this.reservedCount} are reserved`);
+    this.reservedCount -= n;
+  }
+
+  /**
+   * Allocate up to `want` contiguous blocks, preferring a run at or after
+   * `hint`; returns fewer when no free run is that long (the caller loops).
+   * With `reserved`, the blocks come out of earlier reservations.
+   * ENOSPC when nothing can be allocated.
+   */
+  allocate(want: number, hint: number, reserved = false): BlockRun {
+    if (!(Number.isSafeInteger(want) && want > 0)) throw fail('EINVAL', `allocate ${want} blocks`);
+    if (!reserved && want > this.availableBlocks) want = this.availableBlocks;
+    if (want <= 0 || this.free.length === 0) {
+      throw fail('ENOSPC', `no space left on device: ${this.freeCount} blocks free, ${this.reservedCount} reserved`);
+    }
+    let idx = -1;
+    // 1. A run containing the hint or after it, big enough from its usable start.
+    for (let i = lowerRun(this.free, hint); i < this.free.length; i++) {
+      const r = this.free[i];
+      const from = Math.max(r.start, hint);
+      if (r.start + r.blocks - from >= want) {
+        idx = i;
+        break;
+      }
+    }
+    // 2. Any run big enough (first fit), 3. else the largest run.
+    if (idx < 0) idx = this.free.findIndex((r) => r.blocks >= want);
+    if (idx < 0) {
+      idx = 0;
+      for (let i = 1; i < this.free.length; i++) if (this.free[i].blocks > this.free[idx].blocks) idx = i;
+    }
+    const r = this.free[idx];
+    const start = r.start <= hint && hint < r.start + r.blocks && r.start + r.blocks - hint >= want ? hint : r.start;
+    const blocks = Math.min(want, r.start + r.blocks - start);
+    this.take(idx, start, blocks);
+    if (reserved) this.reservedCount -= Math.min(blocks, this.reservedCount);
+    return { start, blocks };
+  }
+
+  /** Release a run; it becomes allocatable after the next `committed()`. */
+  release(start: number, blocks: number): void {
+    if (blocks <= 0) return;
+    if (start < this.dataStart || start + blocks > this.deviceBlocks) {
+      throw fail('EINVAL', `release of [${start}, +${blocks}) outside the data area`);
+    }
+    this.pending.push({ start, blocks });
+    this.pendingCount += blocks;
+  }
+
+  /** The metadata was committed: blocks released before it may be reused. */
+  committed(): void {
+    for (const r of this.pending) this.insertFree(r);
+    this.freeCount += this.pendingCount;
+    this.pending = [];
+    this.pendingCount = 0;
+  }
+
+  /** Free runs (copies; tests). */
+  freeRuns(): BlockRun[] {
+    return this.free.map((r) => ({ ...r }));
+  }
+
+  private take(idx: number, start: number, blocks: number): void {
+    const r = this.free[idx];
+    const end = r.start + r.blocks;
+    const pieces: BlockRun[] = [];
+    if (start > r.start) pieces.push({ start: r.start, blocks: start - r.start });
+    if (start + blocks < end) pieces.push({ start: start + blocks, blocks: end - start - blocks });
+    this.free.splice(idx, 1, ...pieces);
+    this.freeCount -= blocks;
+  }
+
+  private insertFree(run: BlockRun): void {
+    const i = lowerRun(this.free, run.start);
+    const prev = this.free[i - 1];
+    const next = this.free[i];
+    if ((prev && prev.start + prev.blocks > run.start) || (next && run.start + run.blocks > next.start) || (next && next.start < run.start)) {
+      throw fail('EIO', `allocator: double free of [${run.start}, +${run.blocks})`);
+    }
+    const joinPrev = prev !== undefined && prev.start + prev.blocks === run.start;
+    const joinNext = next !== undefined && run.start + run.blocks === next.start;
+    if (joinPrev && joinNext) {
+      prev.blocks += run.blocks + next.blocks;
+      this.free.splice(i, 1);
+    } else if (joinPrev) prev.blocks += run.blocks;
+    else if (joinNext) {
+      next.start = run.start;
+      next.blocks += run.blocks;
+    } else this.free.splice(i, 0, { ...run });
+  }
+}
+
+/** Index of the first run that ends after `block` (the one containing it, or the next). */
+function lowerRun(runs: BlockRun[], block: number): number {
+  let lo = 0;
+  let hi = runs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (runs[mid].start + runs[mid].blocks <= block) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

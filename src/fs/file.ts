@@ -1,0 +1,172 @@
+/**
+ * `File`: a handle on one file of a `Volume`. Reads and writes go through
+ * the page cache (buffered I/O); `fsync` makes them durable.
+ *
+ * Every method validates its arguments before it takes the volume lock, and
+ * refuses before changing anything: a call that fails leaves the file as it
+ * was (except a device error in the middle of a write, which leaves the
+ * bytes copied so far in the cache, as a short write would).
+ */
+import { fail } from '../errors.js';
+import type { Inode } from './inode.js';
+import { holeBlocks } from './iomap-ops.js';
+import { checkBytes, checkFileEnd, checkOffset, checkRange } from './validate.js';
+import type { Volume } from './volume.js';
+import { readRange, truncateInode, writeRange, writebackInode } from './engine.js';
+
+export interface AllocateOptions {
+  /** Keep the file size even when the range reaches past EOF (fallocate's FALLOC_FL_KEEP_SIZE). Default false. */
+  keepSize?: boolean;
+}
+
+export class File {
+  /** @internal */
+  constructor(
+    private readonly volume: Volume,
+    /** @internal The inode, for the verity layer built on top. */
+    readonly inode: Inode,
+  ) {}
+
+  /** The file's name at the time it was opened. */
+  get name(): string {
+    return this.inode.name;
+  }
+
+  /** i_size in bytes. */
+  get size(): number {
+    return this.inode.size;
+  }
+
+  /** True once the file is sealed with fs-verity. */
+  get isVerity(): boolean {
+    return this.inode.verity === 'sealed';
+  }
+
+  private alive(): Inode {
+    if (this.inode.removed) throw fail('ENOENT', `file ${JSON.stringify(this.inode.name)} was removed`);
+    return this.inode;
+  }
+
+  private writable(what: string): Inode {
+    const inode = this.alive();
+    if (inode.verity === 'sealed') throw fail('EPERM', `${what}: file ${JSON.stringify(inode.name)} is sealed with fs-verity and read-only`);
+    if (inode.verity === 'building') throw fail('EBUSY', `${what}: fs-verity is being enabled on file ${JSON.stringify(inode.name)}`);
+    return inode;
+  }
+
+  /**
+   * Make sure `blocks` more blocks can be reserved: when they cannot, commit
+   * first if that frees blocks (freed space waits for a commit), then ENOSPC.
+   */
+  private async ensureSpace(blocks: number): Promise<void> {
+    const a = this.volume.alloc.allocator;
+    if (blocks <= a.availableBlocks) return;
+    if (a.pendingBlocks > 0) await this.volume.syncLocked();
+    if (blocks > a.availableBlocks) {
+      throw fail('ENOSPC', `no space left on device: this call needs ${blocks} more blocks of ${this.inode.blockSize} bytes, ${a.availableBlocks} are available`);
+    }
+  }
+
+  /**
+   * Read up to `len` bytes from `pos`. Short at EOF; empty at or past it.
+   * EIO when the device fails.
+   */
+  read(pos: number, len: number): Promise<Uint8Array> {
+    const r = checkRange(pos, len);
+    return this.volume.run(async () => {
+      const inode = this.alive();
+      if (r.pos >= inode.size || r.len === 0) return new Uint8Array(0);
+      return readRange(this.volume, inode, r.pos, Math.min(r.len, inode.size - r.pos));
+    });
+  }
+
+  /**
+   * Write `data` at `pos`, extending the file when it reaches past EOF.
+   * ENOSPC (before anything changes) when the blocks it needs cannot be
+   * reserved; EPERM on a sealed file.
+   */
+  write(pos: number, data: Uint8Array): Promise<void> {
+    const bytes = checkBytes(data);
+    const r = checkRange(pos, bytes.length);
+    if (r.len > 0) checkFileEnd(r.pos + r.len);
+    return this.volume.run(async () => {
+      const inode = this.writable('write');
+      if (r.len === 0) return;
+      const bs = inode.blockSize;
+      await this.ensureSpace(holeBlocks(inode, Math.floor(r.pos / bs), Math.ceil((r.pos + r.len) / bs)));
+      const before = inode.size;
+      await writeRange(this.volume, inode, r.pos, bytes);
+      if (inode.size !== before) inode.metaDirty = true;
+    });
+  }
+
+  /** Set the size: shrinking drops the data past it, growing reads back as zeros. EPERM on a sealed file. */
+  truncate(size: number): Promise<void> {
+    const s = checkOffset('size', size);
+    checkFileEnd(s);
+    return this.volume.run(async () => {
+      const inode = this.writable('truncate');
+      await truncateInode(this.volume, inode, s);
+    });
+  }
+
+  /**
+   * Preallocate [pos, pos + len): holes get unwritten blocks, which read as
+   * zeros and are converted when written back (fallocate). The file grows to
+   * `pos + len` unless `keepSize`. ENOSPC before anything changes when the
+   * space is not there.
+   */
+  allocate(pos: number, len: number, opts: AllocateOptions = {}): Promise<void> {
+    const r = checkRange(pos, len);
+    if (r.len > 0) checkFileEnd(r.pos + r.len);
+    return this.volume.run(async () => {
+      const inode = this.writable('allocate');
+      if (r.len === 0) return;
+      const bs = inode.blockSize;
+      const from = Math.floor(r.pos / bs);
+      const to = Math.ceil((r.pos + r.len) / bs);
+      await this.ensureSpace(holeBlocks(inode, from, to));
+      const ctx = this.volume.alloc;
+      let b = from;
+      while (b < to) {
+        const found = inode.extents.lookup(b);
+        if (found.kind === 'extent') {
+          b = found.extent.fileBlock + found.extent.blocks;
+          continue;
+        }
+        const end = Math.min(to, found.fileBlock + found.blocks);
+        const run = ctx.allocator.allocate(end - b, ctx.rotor);
+        ctx.rotor = run.start + run.blocks;
+        inode.extents.insert({ fileBlock: b, blocks: run.blocks, devBlock: run.start, state: 'unwritten' });
+        inode.metaDirty = true;
+        b += run.blocks;
+      }
+      if (!opts.keepSize && r.pos + r.len > inode.size) await truncateInode(this.volume, inode, r.pos + r.len);
+    });
+  }
+
+  /**
+   * Write back this file's dirty data, flush the device and commit the
+   * volume's metadata. EIO when a writeback (now or since the last fsync)
+   * failed; the data stays cached and dirty, so a later fsync can succeed.
+   */
+  fsync(): Promise<void> {
+    return this.volume.run(async () => {
+      const inode = this.alive();
+      let err: unknown;
+      try {
+        await writebackInode(this.volume, inode);
+      } catch (e) {
+        err = e;
+      }
+      // Committing after a failed writeback is safe (see Volume.syncLocked)
+      // and keeps whatever did reach the device.
+      try {
+        await this.volume.commitLocked();
+      } catch (e) {
+        err ??= e;
+      }
+      if (err !== undefined) throw err;
+    });
+  }
+}

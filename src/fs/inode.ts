@@ -1,0 +1,98 @@
+/**
+ * The reference filesystem's in-memory inode: what iomap sees (`IomapInode`:
+ * number, i_size, block size, page cache, device) plus what the filesystem
+ * keeps (name, flags, extent map, verity state).
+ *
+ * Verity metadata (the Merkle tree and descriptor of the next issue) lives
+ * past EOF in the same extent map, at two offsets (DESIGN.md, sizing policy):
+ * on the device side, in the extent map, from `roundUp(i_size, 65536)`
+ * (`deviceMetaStart`); in the page cache from
+ * `fsverityMetadataOffset(i_size, maxFolioSize)` (`cacheMetaStart`). The
+ * iomap ops translate between the two with `cacheToDevice`.
+ */
+import type { AddressSpace } from '../pagecache/index.js';
+import type { IomapBlockDevice, IomapInode } from '../iomap/types.js';
+import { fsverityMetadataOffset } from '../iomap/verity-offset.js';
+import { ExtentMap } from './extent-map.js';
+import type { InodeRecord } from './meta.js';
+import { INODE_FLAG_VERITY } from './meta.js';
+
+/** Alignment of verity metadata in the file's device-side offsets (fixed by the format). */
+export const VERITY_META_ALIGN = 65536;
+
+/**
+ * - `none`: an ordinary file;
+ * - `building`: `enableVerity` is writing the tree (a second enable is EBUSY);
+ * - `sealed`: the tree and descriptor are durable; the file is read-only.
+ */
+export type VerityState = 'none' | 'building' | 'sealed';
+
+export function roundUp(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
+export class Inode implements IomapInode {
+  /** i_size; iomap updates it on extending writes and truncate. */
+  size: number;
+  flags: number;
+  verity: VerityState;
+  readonly extents: ExtentMap;
+  /** Set by `Volume.remove`: every later operation through a `File` gets ENOENT. */
+  removed = false;
+  /** Size or extents changed since the last commit. */
+  metaDirty = false;
+  /**
+   * Page-cache byte range [start, end) of the mapping a buffered write or
+   * zero step holds right now (set by begin, cleared by end), folio-aligned.
+   * Pressure writeback leaves it alone: writing it back would turn the
+   * step's DELALLOC mapping stale under it (see FsIomapOps.begin).
+   */
+  activeRange: [number, number] | undefined;
+
+  constructor(
+    readonly ino: number,
+    public name: string,
+    readonly blockSize: number,
+    readonly mapping: AddressSpace,
+    readonly device: IomapBlockDevice,
+    /** The page cache's largest folio, for `cacheMetaStart`. */
+    readonly maxFolioSize: number,
+    rec?: InodeRecord,
+  ) {
+    this.size = rec?.size ?? 0;
+    this.flags = rec?.flags ?? 0;
+    this.verity = this.flags & INODE_FLAG_VERITY ? 'sealed' : 'none';
+    this.extents = rec ? ExtentMap.fromRecords(rec.extents) : new ExtentMap();
+  }
+
+  /** Device-side file offset where verity metadata starts. */
+  get deviceMetaStart(): number {
+    return roundUp(this.size, VERITY_META_ALIGN);
+  }
+
+  /** Page-cache offset where verity metadata starts (iomap's `fsverityMetadataOffset`). */
+  get cacheMetaStart(): number {
+    return fsverityMetadataOffset(this.size, this.maxFolioSize);
+  }
+
+  /** Whether page-cache position `pos` is verity metadata (only once verity is being built or sealed). */
+  isMetaPos(pos: number): boolean {
+    return this.verity !== 'none' && pos >= this.cacheMetaStart;
+  }
+
+  /** Translate a page-cache position of verity metadata to its device-side file offset. */
+  cacheToDevice(pos: number): number {
+    return pos - this.cacheMetaStart + this.deviceMetaStart;
+  }
+
+  /** The committable record. */
+  toRecord(): InodeRecord {
+    return {
+      ino: this.ino,
+      name: this.name,
+      size: this.size,
+      flags: (this.flags & ~INODE_FLAG_VERITY) | (this.verity === 'sealed' ? INODE_FLAG_VERITY : 0),
+      extents: this.extents.toRecords(),
+    };
+  }
+}

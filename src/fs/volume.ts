@@ -1,0 +1,346 @@
+/**
+ * `Volume`: the reference filesystem over one block device. A flat
+ * namespace of files, each an inode with an extent map; data moves through
+ * the page cache and the iomap engine; metadata is committed through a
+ * `MetaStore` after the data it points to is on the device.
+ *
+ * Every public call validates its arguments first, then runs under the
+ * volume's lock (one operation at a time, the way i_rwsem serialises a file
+ * in the kernel, here for the whole volume: it keeps allocation and commits
+ * simple and costs nothing in a single-threaded runtime).
+ */
+import { fail, isErrno } from '../errors.js';
+import type { BlockDevice } from '../device/block-device.js';
+import { PageCache, DEFAULT_CACHE_BYTES } from '../pagecache/index.js';
+import { DEFAULT_MAX_FOLIO_SIZE } from '../pagecache/index.js';
+import { Allocator } from './allocator.js';
+import { Inode } from './inode.js';
+import { FsAllocContext, FsIomapOps, FsWritebackOps } from './iomap-ops.js';
+import type { VolumeMeta } from './meta.js';
+import type { MetaStore } from './meta-store.js';
+import { DeviceMetaStore } from './format.js';
+import { checkName } from './validate.js';
+import { File } from './file.js';
+import { writebackInode } from './engine.js';
+
+/** Engine settings; they are not part of the volume and may differ at each open. */
+export interface VolumeOpenOptions {
+  /** Largest page-cache folio in bytes: a power of two from 4 KiB to 2 MiB, at least the block size (default 2 MiB). */
+  maxFolioSize?: number;
+  /** Page cache byte budget (default 256 MiB). */
+  cacheBytes?: number;
+  /**
+   * Where metadata is committed. Default: on the device itself, in the
+   * on-device format (src/fs/format.ts, docs/FORMAT.md). `MemoryMetaStore`
+   * keeps it in this process instead.
+   */
+  metaStore?: MetaStore;
+}
+
+export interface VolumeFormatOptions extends VolumeOpenOptions {
+  /** Filesystem block size: a power of two from 512 to 65536 and a multiple of the device's (default max(4096, device block size)). */
+  blockSize?: number;
+  /** Bytes per metadata area of the on-device format (see FormatOptions in src/fs/format.ts). */
+  metaAreaBytes?: number;
+}
+
+/** Space accounting, in filesystem blocks. */
+export interface VolumeSpace {
+  blockSize: number;
+  totalBlocks: number;
+  freeBlocks: number;
+  reservedBlocks: number;
+  /** Freed since the last commit: free again after the next sync. */
+  pendingFreeBlocks: number;
+}
+
+const MAX_FOLIO_LIMIT = 2 * 1024 * 1024;
+
+function checkPow2(what: string, v: unknown, lo: number, hi: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi || (v & (v - 1)) !== 0) {
+    throw fail('EINVAL', `${what} must be a power of two from ${lo} to ${hi}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function checkOpenOptions(opts: VolumeOpenOptions, blockSize: number): { maxFolioSize: number; cacheBytes: number } {
+  const maxFolioSize = checkPow2('maxFolioSize', opts.maxFolioSize ?? DEFAULT_MAX_FOLIO_SIZE, 4096, MAX_FOLIO_LIMIT);
+  if (maxFolioSize < blockSize) {
+    throw fail('EINVAL', `maxFolioSize ${maxFolioSize} is smaller than the block size ${blockSize}: a folio must hold a whole block`);
+  }
+  const cacheBytes = opts.cacheBytes ?? DEFAULT_CACHE_BYTES;
+  if (typeof cacheBytes !== 'number' || !Number.isSafeInteger(cacheBytes) || cacheBytes < 4 * maxFolioSize) {
+    throw fail('EINVAL', `cacheBytes must be an integer of at least 4 folios (${4 * maxFolioSize} bytes), got ${String(cacheBytes)}`);
+  }
+  return { maxFolioSize, cacheBytes };
+}
+
+export class Volume {
+  private readonly byName = new Map<string, Inode>();
+  private nextIno: number;
+  private lockTail: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  /** Set when close() failed to write everything back: later calls get EIO instead of EBADF. */
+  private closeError: Error | undefined;
+  /** Something changed since the last commit that is not in an inode (removals). */
+  private volumeDirty = false;
+  /** @internal */ readonly ops: FsIomapOps;
+  /** @internal */ readonly wbOps: FsWritebackOps;
+  /** @internal */ readonly alloc: FsAllocContext;
+
+  private constructor(
+    readonly device: BlockDevice,
+    private readonly store: MetaStore,
+    /** @internal */ readonly cache: PageCache,
+    /** Filesystem block size in bytes. */
+    readonly blockSize: number,
+    /** Largest page-cache folio in bytes. */
+    readonly maxFolioSize: number,
+    private readonly meta: VolumeMeta,
+  ) {
+    const used = meta.inodes.flatMap((i) => i.extents.map((e) => ({ start: e.devBlock, blocks: e.blocks })));
+    this.alloc = new FsAllocContext(new Allocator(meta.dataStart, meta.deviceBlocks, used));
+    this.ops = new FsIomapOps(this.alloc);
+    this.wbOps = new FsWritebackOps(this.alloc);
+    this.nextIno = meta.nextIno;
+    for (const rec of meta.inodes) {
+      this.byName.set(rec.name, this.newInode(rec.ino, rec.name, rec));
+    }
+    // Dirty data over budget is written back without committing metadata:
+    // the extents it creates are unwritten until their ioends complete, so
+    // nothing committed later can point at unwritten bytes.
+    cache.onPressure = async (need: number) => {
+      let done = 0;
+      for (const inode of this.byName.values()) {
+        if (done >= need) break;
+        const before = cache.dirtyBytes;
+        const active = inode.activeRange;
+        if (active === undefined) await writebackInode(this, inode, false);
+        else {
+          await writebackInode(this, inode, false, { end: active[0] });
+          await writebackInode(this, inode, false, { start: active[1] });
+        }
+        done += Math.max(0, before - cache.dirtyBytes);
+      }
+    };
+  }
+
+  /**
+   * Make a new, empty volume on `device` and open it. The block size is
+   * fixed here; `maxFolioSize` and `cacheBytes` are engine settings of this
+   * open only. EINVAL for settings out of range or a device too small.
+   */
+  static async format(device: BlockDevice, opts: VolumeFormatOptions = {}): Promise<Volume> {
+    const blockSize = checkPow2('blockSize', opts.blockSize ?? Math.max(4096, device.blockSize), 512, 65536);
+    if (blockSize % device.blockSize !== 0) {
+      throw fail('EINVAL', `blockSize ${blockSize} is not a multiple of the device block size ${device.blockSize}`);
+    }
+    const settings = checkOpenOptions(opts, blockSize);
+    const store = opts.metaStore ?? new DeviceMetaStore(device, { blockSize, metaAreaBytes: opts.metaAreaBytes });
+    const deviceBlocks = Math.floor(device.size / blockSize);
+    if (deviceBlocks <= store.dataStart) {
+      throw fail('EINVAL', `device of ${device.size} bytes has no room for data after ${store.dataStart} metadata blocks of ${blockSize} bytes`);
+    }
+    const meta: VolumeMeta = { blockSize, deviceBlocks, dataStart: store.dataStart, nextIno: 1, inodes: [] };
+    await device.flush();
+    await store.commit(meta);
+    const cache = await PageCache.create({ budgetBytes: settings.cacheBytes });
+    return new Volume(device, store, cache, blockSize, settings.maxFolioSize, meta);
+  }
+
+  /** Open the volume committed on `device`. EINVAL when there is none. */
+  static async open(device: BlockDevice, opts: VolumeOpenOptions = {}): Promise<Volume> {
+    const store = opts.metaStore ?? new DeviceMetaStore(device);
+    const meta = await store.load();
+    if (meta.blockSize % device.blockSize !== 0 || meta.deviceBlocks * meta.blockSize > device.size) {
+      throw fail('EINVAL', `the volume (${meta.deviceBlocks} blocks of ${meta.blockSize} bytes) does not fit this device (${device.size} bytes, blocks of ${device.blockSize})`);
+    }
+    const settings = checkOpenOptions(opts, meta.blockSize);
+    const cache = await PageCache.create({ budgetBytes: settings.cacheBytes });
+    return new Volume(device, store, cache, meta.blockSize, settings.maxFolioSize, meta);
+  }
+
+  private newInode(ino: number, name: string, rec?: VolumeMeta['inodes'][number]): Inode {
+    const mapping = this.cache.createMapping({ blockSize: this.blockSize, maxFolioSize: this.maxFolioSize });
+    return new Inode(ino, name, this.blockSize, mapping, this.device, this.maxFolioSize, rec);
+  }
+
+  /**
+   * Run `fn` under the volume lock, after checking the volume is open.
+   * @internal
+   */
+  run<T>(fn: () => Promise<T> | T): Promise<T> {
+    const go = async (): Promise<T> => {
+      this.checkOpen();
+      return fn();
+    };
+    const p = this.lockTail.then(go, go);
+    this.lockTail = p.catch(() => undefined);
+    return p;
+  }
+
+  /** @internal */
+  checkOpen(): void {
+    if (this.closeError) throw fail('EIO', 'the volume failed to close cleanly; reopen the device', this.closeError);
+    if (this.closed) throw fail('EBADF', 'the volume is closed');
+  }
+
+  /** Create an empty file. EEXIST when the name is taken. */
+  create(name: string): Promise<File> {
+    const n = checkName(name);
+    return this.run(() => {
+      if (this.byName.has(n)) throw fail('EEXIST', `file ${JSON.stringify(n)} already exists`);
+      const inode = this.newInode(this.nextIno++, n);
+      inode.metaDirty = true;
+      this.byName.set(n, inode);
+      return new File(this, inode);
+    });
+  }
+
+  /** Open an existing file. ENOENT when there is none of that name. */
+  open(name: string): Promise<File> {
+    const n = checkName(name);
+    return this.run(() => new File(this, this.lookup(n)));
+  }
+
+  /** Names of all files, sorted. */
+  list(): Promise<string[]> {
+    return this.run(() => [...this.byName.keys()].sort());
+  }
+
+  /**
+   * Remove a file: its cached data is dropped, its blocks become free after
+   * the next commit, and every `File` open on it gets ENOENT from then on.
+   */
+  remove(name: string): Promise<void> {
+    const n = checkName(name);
+    return this.run(async () => {
+      const inode = this.lookup(n);
+      await inode.mapping.clear();
+      inode.mapping.takeError();
+      for (const e of inode.extents.punch(0, Infinity)) this.releaseExtent(e);
+      inode.removed = true;
+      this.byName.delete(n);
+      this.volumeDirty = true;
+    });
+  }
+
+  /** @internal Give back the space of an extent taken out of a map. */
+  releaseExtent(e: { state: string; devBlock: number; blocks: number }): void {
+    if (e.state === 'delalloc') this.alloc.allocator.unreserve(e.blocks);
+    else this.alloc.allocator.release(e.devBlock, e.blocks);
+  }
+
+  private lookup(name: string): Inode {
+    const inode = this.byName.get(name);
+    if (inode === undefined) throw fail('ENOENT', `no file named ${JSON.stringify(name)}`);
+    return inode;
+  }
+
+  /** Write back every file, flush the device and commit the metadata. EIO when any writeback failed. */
+  sync(): Promise<void> {
+    return this.run(() => this.syncLocked());
+  }
+
+  /**
+   * Write back everything, then commit even if some writeback failed: the
+   * metadata only points at data whose writes completed (delalloc is not
+   * committed and unwritten extents are converted only by successful
+   * ioends), so what did reach the device becomes durable, and the first
+   * error is reported after.
+   * @internal
+   */
+  async syncLocked(): Promise<void> {
+    let firstError: unknown;
+    for (const inode of this.byName.values()) {
+      try {
+        await writebackInode(this, inode);
+      } catch (e) {
+        firstError ??= e;
+      }
+    }
+    try {
+      await this.commitLocked();
+    } catch (e) {
+      firstError ??= e;
+    }
+    if (firstError !== undefined) throw firstError;
+  }
+
+  /**
+   * Flush the device, then commit the metadata (which flushes again). The
+   * first flush orders the data before the metadata that points to it.
+   * @internal
+   */
+  async commitLocked(): Promise<void> {
+    await this.device.flush().catch((e: unknown) => {
+      throw isErrno(e, 'EIO') ? e : fail('EIO', 'device flush failed', e);
+    });
+    const dirty = this.volumeDirty || [...this.byName.values()].some((i) => i.metaDirty) || this.alloc.allocator.pendingBlocks > 0;
+    if (!dirty) return;
+    const meta: VolumeMeta = {
+      blockSize: this.blockSize,
+      deviceBlocks: this.meta.deviceBlocks,
+      dataStart: this.meta.dataStart,
+      nextIno: this.nextIno,
+      inodes: [...this.byName.values()].sort((a, b) => a.ino - b.ino).map((i) => i.toRecord()),
+    };
+    await this.store.commit(meta);
+    for (const i of this.byName.values()) i.metaDirty = false;
+    this.volumeDirty = false;
+    this.alloc.allocator.committed();
+  }
+
+  /**
+   * Write back all dirty data and evict every folio from the page cache
+   * (the `echo 3 > drop_caches` of tests). Metadata is not committed.
+   * EIO when writeback failed; the failed data stays cached and dirty.
+   */
+  dropCaches(): Promise<void> {
+    return this.run(async () => {
+      let firstError: unknown;
+      for (const inode of this.byName.values()) {
+        try {
+          await writebackInode(this, inode);
+        } catch (e) {
+          firstError ??= e;
+        }
+      }
+      this.cache.dropClean();
+      if (firstError !== undefined) throw firstError;
+    });
+  }
+
+  /** Space accounting in blocks. */
+  space(): VolumeSpace {
+    const a = this.alloc.allocator;
+    return {
+      blockSize: this.blockSize,
+      totalBlocks: this.meta.deviceBlocks - this.meta.dataStart,
+      freeBlocks: a.freeBlocks,
+      reservedBlocks: a.reservedBlocks,
+      pendingFreeBlocks: a.pendingBlocks,
+    };
+  }
+
+  /**
+   * Sync, then close. Later calls fail with EBADF. If the sync fails the
+   * volume is closed anyway (EIO from this call and from later calls: the
+   * data not written back is lost, as after a failed umount). The device
+   * stays open: it belongs to the caller.
+   */
+  close(): Promise<void> {
+    return this.run(async () => {
+      try {
+        await this.syncLocked();
+      } catch (e) {
+        this.closeError = e instanceof Error ? e : new Error(String(e));
+        throw e;
+      } finally {
+        this.closed = true;
+        for (const inode of this.byName.values()) await inode.mapping.clear();
+        this.cache.onPressure = undefined;
+      }
+    });
+  }
+}
