@@ -44,3 +44,12 @@ export function isErrno(e: unknown, code?: ErrnoCode): e is IomapVerityError {
 
 /** Largest offset or size accepted anywhere: JS numbers are exact up to 2^53. */
 export const MAX_OFFSET = Number.MAX_SAFE_INTEGER;
+
+/**
+ * True for a Uint8Array from any realm (an iframe, a worker, a vm context),
+ * where `instanceof Uint8Array` is false for arrays made by another realm's
+ * constructor.
+ */
+export function isUint8Array(x: unknown): x is Uint8Array {
+  return x instanceof Uint8Array || (ArrayBuffer.isView(x) && Object.prototype.toString.call(x) === '[object Uint8Array]');
+}

@@ -15,7 +15,7 @@
  * across an `await` of anything else: the backends here do all their work
  * on the view synchronously, inside the call.
  */
-import { fail, MAX_OFFSET } from '../errors.js';
+import { fail, MAX_OFFSET, isUint8Array } from '../errors.js';
 
 /** Smallest and largest block sizes a device may have (a power of two in between). */
 export const MIN_BLOCK_SIZE = 512;
@@ -189,7 +189,7 @@ export abstract class BlockDevice {
   }
 
   private checkBuffer(op: DeviceOp, buf: unknown): void {
-    if (!(buf instanceof Uint8Array)) {
+    if (!isUint8Array(buf)) {
       throw fail('EINVAL', `${op}: the buffer must be a Uint8Array`);
     }
   }

@@ -3,7 +3,7 @@
  * is checked here, once, before any state changes; the code behind the front
  * trusts what it gets.
  */
-import { fail, MAX_OFFSET } from '../errors.js';
+import { fail, MAX_OFFSET, isUint8Array } from '../errors.js';
 
 const MAX_NAME_BYTES = 255;
 const encoder = new TextEncoder();
@@ -53,6 +53,6 @@ export function checkFileEnd(end: number): void {
 
 /** Write data must be a Uint8Array (EINVAL). */
 export function checkBytes(data: unknown): Uint8Array {
-  if (!(data instanceof Uint8Array)) throw fail('EINVAL', 'data to write must be a Uint8Array');
+  if (!isUint8Array(data)) throw fail('EINVAL', 'data to write must be a Uint8Array');
   return data;
 }

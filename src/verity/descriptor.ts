@@ -12,7 +12,7 @@
  * `validateDescriptor` is the only door for a descriptor read from
  * anywhere; whatever is behind it trusts its result.
  */
-import { fail, MAX_OFFSET } from '../errors.js';
+import { fail, MAX_OFFSET, isUint8Array } from '../errors.js';
 import { hashAlgorithmById, hashBytes, MAX_DIGEST_SIZE, type HashAlgorithm } from './hash-algs.js';
 import {
   MAX_SALT_SIZE,
@@ -79,7 +79,7 @@ function allZero(b: Uint8Array): boolean {
  * size past 2^53 is EFBIG.
  */
 export function validateDescriptor(bytes: Uint8Array, opts?: { rules?: 'seal' | 'digest' }): VerityDescriptor {
-  if (!(bytes instanceof Uint8Array) || bytes.length < DESCRIPTOR_SIZE) {
+  if (!isUint8Array(bytes) || bytes.length < DESCRIPTOR_SIZE) {
     throw fail('EINVAL', `fs-verity descriptor too short: ${bytes?.length ?? 0} bytes, need ${DESCRIPTOR_SIZE}`);
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

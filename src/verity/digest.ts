@@ -4,7 +4,7 @@
  * Browser-safe: no Node modules here (the file variant lives in
  * digest-file.ts).
  */
-import { fail } from '../errors.js';
+import { fail, isUint8Array } from '../errors.js';
 import { computeFileDigest, encodeDescriptor, formatDigest } from './descriptor.js';
 import type { HashAlgorithmName } from './hash-algs.js';
 import { computeMerkleTreeParams, validateDigestParams, type VerityParams, type VerityParamsOptions } from './params.js';
@@ -86,7 +86,7 @@ export async function feedBlocks(
   let pending: Uint8Array | undefined;
   let pendingLen = 0;
   for await (const chunk of chunks) {
-    if (!(chunk instanceof Uint8Array)) {
+    if (!isUint8Array(chunk)) {
       throw fail('EINVAL', `fsverityDigest input yielded ${chunk === null ? 'null' : typeof chunk}, expected Uint8Array chunks`);
     }
     let off = 0;
@@ -117,7 +117,7 @@ function isReadableStream(x: unknown): x is ReadableStream<Uint8Array> {
 
 /** Every accepted input as a sequence of chunks. */
 function chunksOf(input: DigestInput): AsyncIterable<Uint8Array> | Iterable<Uint8Array> {
-  if (input instanceof Uint8Array) return [input];
+  if (isUint8Array(input)) return [input];
   if (isReadableStream(input)) return readStream(input);
   if (input && (typeof (input as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function'
     || typeof (input as Iterable<Uint8Array>)[Symbol.iterator] === 'function')) {

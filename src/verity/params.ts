@@ -10,7 +10,7 @@
  * - `validateSealParams` is the kernel's rule for enabling verity on a file
  *   of the engine: Merkle block size 1024..65536.
  */
-import { fail, MAX_OFFSET } from '../errors.js';
+import { fail, MAX_OFFSET, isUint8Array } from '../errors.js';
 import { requireHashAlgorithm, type HashAlgorithm, type HashAlgorithmName } from './hash-algs.js';
 
 /** Options a caller passes to choose fs-verity parameters; all optional. */
@@ -71,7 +71,7 @@ function common(opts: VerityParamsOptions | undefined, maxBlock: number, minBloc
     throw fail('EINVAL', `Merkle tree block size ${blockSize} is too large ${who}: the largest is ${maxBlock}`);
   }
   const salt = opts?.salt ?? new Uint8Array(0);
-  if (!(salt instanceof Uint8Array)) {
+  if (!isUint8Array(salt)) {
     throw fail('EINVAL', 'the salt must be a Uint8Array');
   }
   if (salt.length > MAX_SALT_SIZE) {

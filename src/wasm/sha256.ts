@@ -7,7 +7,7 @@
  * caller passes (so a bad pointer is an IomapVerityError, not a WebAssembly
  * trap), owns the scratch memory and copies JS data in and out in chunks.
  */
-import { fail } from '../errors.js';
+import { fail, isUint8Array } from '../errors.js';
 import type { Wasm } from './index.js';
 
 /** Exports of assembly/sha256.ts. Pointers are u32; read them with `>>> 0`. */
@@ -106,7 +106,7 @@ export class Sha256BlockHasher {
    * 2^30) under `salt` (0 to 32 bytes). EINVAL for anything else.
    */
   static create(wasm: Wasm, salt: Uint8Array, blockSize: number, opts?: Sha256BlockHasherOptions): Sha256BlockHasher {
-    if (!(salt instanceof Uint8Array)) throw fail('EINVAL', 'salt must be a Uint8Array');
+    if (!isUint8Array(salt)) throw fail('EINVAL', 'salt must be a Uint8Array');
     if (salt.length > MAX_SALT_SIZE) {
       throw fail('EINVAL', `salt is ${salt.length} bytes; fs-verity allows at most ${MAX_SALT_SIZE}`);
     }
