@@ -2,7 +2,8 @@
  * A small filesystem for the iomap and page cache tests: a per-block extent
  * table over any BlockDevice, with holes, delayed allocation (blocks chosen
  * at writeback), unwritten extents converted at ioend completion, and an
- * fs-verity metadata area (IOMAP_F_FSVERITY past `metaStart`). Deliberately
+ * fs-verity metadata area (IOMAP_F_FSVERITY past `metaStart`), and
+ * mapping revalidation (a change counter as the validity cookie). Deliberately
  * naive (one Map entry per block) so the tests check iomap, not it.
  */
 import type { BlockDevice } from '../src/device/index.js';
@@ -36,9 +37,30 @@ export interface TestFsOptions {
   metaStart?: number;
 }
 
+/**
+ * The per-block table, counting its changes: `seq` is the extent-map
+ * sequence number that `TestFs.iomapValid` compares with the cookie begin()
+ * put in the mapping.
+ */
+class BlockTable extends Map<number, BlockState> {
+  seq = 0;
+  override set(k: number, v: BlockState): this {
+    this.seq++;
+    return super.set(k, v);
+  }
+  override delete(k: number): boolean {
+    this.seq++;
+    return super.delete(k);
+  }
+  override clear(): void {
+    this.seq++;
+    super.clear();
+  }
+}
+
 export class TestInode implements IomapInode {
   size = 0;
-  readonly blocks = new Map<number, BlockState>();
+  readonly blocks = new BlockTable();
   readonly mapping: AddressSpace;
   constructor(
     readonly ino: number,
@@ -99,7 +121,7 @@ export class TestFs implements IomapOps, IomapWritebackOps {
     const nmax = Math.max(1, Math.ceil((pos + length) / bs) - b);
     const meta = this.isMeta(pos, flags) ? IOMAP_F_FSVERITY : 0;
     const { n, st } = this.run(inode, b, nmax);
-    if (!(flags & IOMAP_WRITE) || st) return { iomap: this.toIomap(b, n, st, meta) };
+    if (!(flags & IOMAP_WRITE) || st) return { iomap: { ...this.toIomap(b, n, st, meta), validityCookie: inode.blocks.seq } };
     // A write over a hole: reserve (delalloc) or allocate now.
     const devBlocks = Math.floor(inode.device.size / bs);
     for (let i = 0; i < n; i++) {
@@ -111,7 +133,12 @@ export class TestFs implements IomapOps, IomapWritebackOps {
       }
     }
     const again = this.run(inode, b, n);
-    return { iomap: this.toIomap(b, again.n, again.st, meta | IOMAP_F_NEW) };
+    return { iomap: { ...this.toIomap(b, again.n, again.st, meta | IOMAP_F_NEW), validityCookie: inode.blocks.seq } };
+  }
+
+  /** The mapping is stale once the block table changed after begin() made it (xfs_iomap_valid). */
+  iomapValid(iinode: IomapInode, iomap: Iomap): boolean {
+    return iomap.validityCookie === (iinode as TestInode).blocks.seq;
   }
 
   mapBlocks(iinode: IomapInode, pos: number, length: number): Iomap {

@@ -35,6 +35,12 @@ export type Lookup =
 
 export class ExtentMap {
   private ext: Extent[] = [];
+  /**
+   * Bumped by every change to the map (insert, punch, conversion): the
+   * validity cookie of iomap mappings, so a buffered write can tell that
+   * writeback allocated or converted blocks under it (xfs_iomap_valid).
+   */
+  seq = 0;
 
   /** Build from committed records (never delalloc). */
   static fromRecords(records: readonly ExtentRecord[]): ExtentMap {
@@ -101,6 +107,7 @@ export class ExtentMap {
    */
   punch(start: number, end: number): Extent[] {
     if (end <= start) return [];
+    this.seq++;
     const i = this.firstEndingAfter(start);
     let j = i;
     const removed: Extent[] = [];

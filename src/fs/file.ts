@@ -10,7 +10,7 @@
 import { fail } from '../errors.js';
 import type { Inode } from './inode.js';
 import { holeBlocks } from './iomap-ops.js';
-import { checkBytes, checkFileEnd, checkOffset, checkRange } from './validate.js';
+import { checkBytes, checkFileEnd, checkFileSize, checkRange } from './validate.js';
 import type { Volume } from './volume.js';
 import { readRange, truncateInode, writeRange, writebackInode } from './engine.js';
 
@@ -102,8 +102,7 @@ export class File {
 
   /** Set the size: shrinking drops the data past it, growing reads back as zeros. EPERM on a sealed file. */
   truncate(size: number): Promise<void> {
-    const s = checkOffset('size', size);
-    checkFileEnd(s);
+    const s = checkFileSize(size);
     return this.volume.run(async () => {
       const inode = this.writable('truncate');
       await truncateInode(this.volume, inode, s);

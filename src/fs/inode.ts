@@ -41,13 +41,6 @@ export class Inode implements IomapInode {
   removed = false;
   /** Size or extents changed since the last commit. */
   metaDirty = false;
-  /**
-   * Page-cache byte range [start, end) of the mapping a buffered write or
-   * zero step holds right now (set by begin, cleared by end), folio-aligned.
-   * Pressure writeback leaves it alone: writing it back would turn the
-   * step's DELALLOC mapping stale under it (see FsIomapOps.begin).
-   */
-  activeRange: [number, number] | undefined;
 
   constructor(
     readonly ino: number,

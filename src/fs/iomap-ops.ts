@@ -107,20 +107,9 @@ export class FsIomapOps implements IomapOps {
     let reqEnd = Math.ceil((pos + Math.max(length, 1) + shift) / bs);
     if (limit !== Infinity) reqEnd = Math.min(reqEnd, limit / bs);
     if (hole) {
-      return { iomap: { addr: IOMAP_NULL_ADDR, offset: b * bs, length: (reqEnd - b) * bs, type: IOMAP_HOLE, flags: 0 } };
-    }
-    let active: [number, number] | undefined;
-    if ((flags & (IOMAP_WRITE | IOMAP_ZERO)) !== 0) {
-      // A write or zero step holds its mapping while it allocates folios,
-      // and a folio allocation may run pressure writeback, which allocates
-      // delalloc blocks and so changes the extent map under the step (the
-      // kernel catches this with iomap_valid and a sequence cookie; our
-      // iomap has no such hook). So a step maps at most one max-size folio,
-      // and that folio-aligned range is kept out of pressure writeback.
-      const mf = inode.maxFolioSize;
-      const a = Math.floor(pos / mf) * mf;
-      active = [a, a + mf];
-      reqEnd = Math.min(reqEnd, (a + mf + shift) / bs);
+      return {
+        iomap: { addr: IOMAP_NULL_ADDR, offset: b * bs, length: (reqEnd - b) * bs, type: IOMAP_HOLE, flags: 0, validityCookie: inode.extents.seq },
+      };
     }
     const found = inode.extents.lookup(b);
     const priv: BeginPrivate = { shift };
@@ -135,8 +124,8 @@ export class FsIomapOps implements IomapOps {
         type,
         flags: fsFlags,
         private: priv,
+        validityCookie: inode.extents.seq,
       };
-      inode.activeRange = active;
       return { iomap };
     }
     const end = Math.min(found.fileBlock + found.blocks, reqEnd);
@@ -149,15 +138,24 @@ export class FsIomapOps implements IomapOps {
       iomap.type = IOMAP_DELALLOC;
       iomap.flags |= IOMAP_F_NEW;
     }
-    // Only once nothing can fail any more: end() clears it.
-    inode.activeRange = active;
+    // After the reservation above, which changed the map itself.
+    iomap.validityCookie = inode.extents.seq;
     return { iomap };
+  }
+
+  /**
+   * A write or zero step holds its mapping while it gets folios, and getting
+   * one may run pressure writeback, which allocates delalloc blocks and
+   * converts unwritten ones: any change to the extent map since begin()
+   * makes the mapping stale, and iomap maps again (xfs_iomap_valid).
+   */
+  iomapValid(iinode: IomapInode, iomap: Iomap): boolean {
+    return iomap.validityCookie === asInode(iinode).extents.seq;
   }
 
   end(iinode: IomapInode, pos: number, length: number, written: number, flags: number, iomap: Iomap): void {
     void length;
     void flags;
-    asInode(iinode).activeRange = undefined;
     if (iomap.type !== IOMAP_DELALLOC || (iomap.flags & IOMAP_F_NEW) === 0) return;
     const inode = asInode(iinode);
     const bs = inode.blockSize;
@@ -198,12 +196,7 @@ export class FsWritebackOps implements IomapWritebackOps {
       // Allocate the whole delalloc extent from here, not just the range
       // asked for: one allocation for what the file wrote in one go is what
       // keeps it contiguous (xfs_bmapi_convert_delalloc does the same).
-      let want = e.fileBlock + e.blocks - b;
-      const active = inode.activeRange;
-      if (active !== undefined && pos < active[0]) {
-        // Pressure writeback while a write step holds [active): stop short of it.
-        want = Math.min(want, (active[0] + shift) / bs - b);
-      }
+      const want = e.fileBlock + e.blocks - b;
       const run = this.ctx.allocator.allocate(want, this.hint(inode, b), true);
       this.ctx.rotor = run.start + run.blocks;
       inode.extents.insert({ fileBlock: b, blocks: run.blocks, devBlock: run.start, state: 'unwritten' });

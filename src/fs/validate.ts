@@ -40,15 +40,22 @@ export function checkRange(pos: unknown, len: unknown): { pos: number; len: numb
 }
 
 /**
- * Largest file size (the kernel's s_maxbytes): 2^53 - 4 MiB. Every block
- * and folio of a file then ends below 2^53 - 1, so the engine's block- and
- * folio-rounded ranges stay exact JS integers.
+ * Largest file size (the kernel's s_maxbytes): 2^53 - 1 bytes, so every
+ * offset and size is an exact JS integer, like MAX_LFS_FILESIZE for loff_t.
+ * The block- and folio-rounded end of the last byte is then at most 2^53,
+ * which is exact too, and iomap accepts ranges ending there (IOMAP_MAX_END).
  */
-export const MAX_FILE_SIZE = 2 ** 53 - 4 * 1024 * 1024;
+export const MAX_FILE_SIZE = MAX_OFFSET;
 
 /** A file may not grow to `end` bytes past MAX_FILE_SIZE (EFBIG). */
 export function checkFileEnd(end: number): void {
-  if (end > MAX_FILE_SIZE) throw fail('EFBIG', `file would reach ${end} bytes; files are limited to ${MAX_FILE_SIZE} bytes (2^53 - 4 MiB)`);
+  if (end > MAX_FILE_SIZE) throw fail('EFBIG', `file would reach ${end} bytes; files are limited to ${MAX_FILE_SIZE} bytes (2^53 - 1)`);
+}
+
+/** A new file size: EFBIG for an integer past MAX_FILE_SIZE, else as `checkOffset` (EINVAL). */
+export function checkFileSize(v: unknown): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v > MAX_FILE_SIZE) checkFileEnd(v);
+  return checkOffset('size', v);
 }
 
 /** Write data must be a Uint8Array (EINVAL). */

@@ -114,12 +114,9 @@ export class Volume {
       for (const inode of this.byName.values()) {
         if (done >= need) break;
         const before = cache.dirtyBytes;
-        const active = inode.activeRange;
-        if (active === undefined) await writebackInode(this, inode, false);
-        else {
-          await writebackInode(this, inode, false, { end: active[0] });
-          await writebackInode(this, inode, false, { start: active[1] });
-        }
+        // Even the range a buffered write is working on: the write's
+        // mapping goes stale and iomap looks it up again (iomapValid).
+        await writebackInode(this, inode, false);
         done += Math.max(0, before - cache.dirtyBytes);
       }
     };

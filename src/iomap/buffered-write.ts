@@ -8,11 +8,12 @@ import { fail, MAX_OFFSET } from '../errors.js';
 import type { Folio } from '../pagecache/index.js';
 import { PAGE_SIZE } from '../pagecache/index.js';
 import { fillFolioBlocks } from './buffered-read.js';
-import { iomapIterate, iomapLength, type IomapIterState } from './iter.js';
+import { IOMAP_MAX_END, iomapIterate, iomapLength, type IomapIterState } from './iter.js';
 import { traceRange } from './trace.js';
 import {
   IOMAP_F_FSVERITY,
   IOMAP_F_SIZE_CHANGED,
+  IOMAP_F_STALE,
   IOMAP_HOLE,
   IOMAP_UNWRITTEN,
   IOMAP_VERITY,
@@ -90,16 +91,35 @@ export async function pagecacheIsizeExtended(inode: IomapInode, from: number, to
   }
 }
 
-function checkWrite(inode: IomapInode, pos: number, len: number): void {
-  if (!Number.isSafeInteger(pos) || pos < 0 || !Number.isSafeInteger(len) || len < 0 || pos + len > MAX_OFFSET)
-    throw fail('EINVAL', `inode ${inode.ino}: write of ${len} bytes at ${pos} is outside 0..2^53-1`);
+/**
+ * Range checks of the write entry points: EINVAL for offsets and lengths
+ * that are not non-negative safe integers, EFBIG for a range ending past
+ * `maxEnd` (compared without forming `pos + len`, which may round).
+ */
+function checkWrite(inode: IomapInode, what: string, pos: number, len: number, maxEnd: number): void {
+  if (!Number.isSafeInteger(pos) || pos < 0 || !Number.isSafeInteger(len) || len < 0)
+    throw fail('EINVAL', `inode ${inode.ino}: ${what} of ${len} bytes at ${pos}: offset and length must be non-negative integers`);
+  if (pos > maxEnd || len > maxEnd - pos)
+    throw fail('EFBIG', `inode ${inode.ino}: ${what} of ${len} bytes at ${pos} ends past ${maxEnd === MAX_OFFSET ? '2^53-1, the largest file size' : '2^53'}`);
+}
+
+/**
+ * The filesystem's iomapValid verdict on the current step's mapping, asked
+ * with `folio` locked (iomap_write_begin). When it says stale, the mapping is
+ * marked IOMAP_F_STALE and the caller ends the step before this folio.
+ */
+function mappingStillValid(iter: IomapIterState, ops: IomapOps, folio: Folio): boolean {
+  if (!ops.iomapValid || ops.iomapValid(iter.inode, iter.iomap)) return true;
+  iter.iomap.flags |= IOMAP_F_STALE;
+  traceRange('iomap_write_stale', iter.inode.ino, folio.pos, folio.size, 'mapping changed while the folio was obtained');
+  return false;
 }
 
 /**
  * One step of a buffered write: copy the part of `data` the current mapping
  * covers into folios, one folio at a time (iomap_write_iter).
  */
-async function writeIter(iter: IomapIterState, data: Uint8Array, dataStart: number): Promise<number> {
+async function writeIter(iter: IomapIterState, ops: IomapOps, data: Uint8Array, dataStart: number): Promise<number> {
   const inode = iter.inode;
   const m = inode.mapping;
   const length = iomapLength(iter);
@@ -115,6 +135,9 @@ async function writeIter(iter: IomapIterState, data: Uint8Array, dataStart: numb
       try {
         if (folio.dead) continue;
         await folio.waitWriteback();
+        // Stale: end the step before this folio (the finally blocks still
+        // unlock and release it); the iterator maps again from here.
+        if (!mappingStillValid(iter, ops, folio)) break;
         const off = pos - folio.pos;
         n = Math.min(length - done, folio.size - off);
         const sub: IomapIterState = { ...iter, pos, len: iter.len - done };
@@ -155,10 +178,10 @@ export async function iomapBufferedWrite(
   ops: IomapOps,
   extraFlags = 0,
 ): Promise<number> {
-  checkWrite(inode, pos, data.length);
+  checkWrite(inode, 'write', pos, data.length, MAX_OFFSET);
   if (data.length === 0) return 0;
   traceRange('iomap_buffered_write', inode.ino, pos, data.length);
-  return iomapIterate(inode, pos, data.length, IOMAP_WRITE | extraFlags, ops, (iter) => writeIter(iter, data, pos));
+  return iomapIterate(inode, pos, data.length, IOMAP_WRITE | extraFlags, ops, (iter) => writeIter(iter, ops, data, pos));
 }
 
 /**
@@ -196,7 +219,7 @@ async function zeroCached(inode: IomapInode, pos: number, len: number): Promise<
 }
 
 /** One step of zero range: write zeros through the cache where the mapping holds data (iomap_zero_iter). */
-async function zeroIter(iter: IomapIterState): Promise<number> {
+async function zeroIter(iter: IomapIterState, ops: IomapOps): Promise<number> {
   const inode = iter.inode;
   const m = inode.mapping;
   const length = iomapLength(iter);
@@ -217,6 +240,9 @@ async function zeroIter(iter: IomapIterState): Promise<number> {
       try {
         if (folio.dead) continue;
         await folio.waitWriteback();
+        // Stale: end the step before this folio (the finally blocks still
+        // unlock and release it); the iterator maps again from here.
+        if (!mappingStillValid(iter, ops, folio)) break;
         const off = pos - folio.pos;
         n = Math.min(length - done, folio.size - off);
         const sub: IomapIterState = { ...iter, pos, len: iter.len - done };
@@ -240,10 +266,11 @@ async function zeroIter(iter: IomapIterState): Promise<number> {
  * zeros; i_size does not change. Holes and unwritten extents are left alone.
  */
 export async function iomapZeroRange(inode: IomapInode, pos: number, len: number, ops: IomapOps): Promise<void> {
-  checkWrite(inode, pos, len);
+  // Zeroing reaches block ends, which for a file of the largest size is 2^53.
+  checkWrite(inode, 'zero range', pos, len, IOMAP_MAX_END);
   if (len === 0) return;
   traceRange('iomap_zero_range', inode.ino, pos, len);
-  await iomapIterate(inode, pos, len, IOMAP_ZERO, ops, zeroIter);
+  await iomapIterate(inode, pos, len, IOMAP_ZERO, ops, (iter) => zeroIter(iter, ops));
 }
 
 /**

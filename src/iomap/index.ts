@@ -9,7 +9,7 @@
  * `iomapFsverityWrite` with metadata placed at `fsverityMetadataOffset`.
  */
 export * from './types.js';
-export { iomapIter, iomapIterate, iomapIterAdvance, iomapLength, newIomapIter } from './iter.js';
+export { IOMAP_MAX_END, iomapIter, iomapIterate, iomapIterAdvance, iomapLength, newIomapIter } from './iter.js';
 export type { IomapIterState } from './iter.js';
 export { iomapBufferedRead, iomapReadFolio, iomapReadahead } from './buffered-read.js';
 export type { IomapReadOptions } from './buffered-read.js';

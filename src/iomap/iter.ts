@@ -39,15 +39,39 @@ export interface IomapIterState {
   srcmap: Iomap;
   /** Set once begin() was called for the current step. */
   mapped: boolean;
+  /** Steps in a row that ended stale without progress (see STALE_REMAP_LIMIT). */
+  staleRemaps: number;
 }
+
+/**
+ * Largest exclusive end of a range iomap works on: 2^53. Files hold at most
+ * MAX_OFFSET (2^53 - 1) bytes, so every offset and size is a safe integer,
+ * but the block- and folio-rounded end of a file's last byte can be 2^53
+ * itself, which a JS number represents exactly (2^53 + 1 it does not).
+ */
+export const IOMAP_MAX_END = 2 ** 53;
+
+/**
+ * A filesystem whose iomapValid keeps rejecting fresh mappings would make
+ * the iterator spin forever. Legitimate staleness needs an extent-map change
+ * between begin() and the folio lock, i.e. a pressure writeback that found
+ * new work; each one drains dirty data, so a handful in a row is already
+ * unusual and this many means a broken filesystem.
+ */
+const STALE_REMAP_LIMIT = 1000;
 
 const NO_MAP: Iomap = { addr: IOMAP_NULL_ADDR, offset: 0, length: 0, type: IOMAP_HOLE, flags: 0 };
 
-/** A fresh iterator over [pos, pos+len). Checks the range (EINVAL). */
+/**
+ * A fresh iterator over [pos, pos+len): `pos` at most MAX_OFFSET and the end
+ * at most IOMAP_MAX_END (2^53), else EINVAL.
+ */
 export function newIomapIter(inode: IomapInode, pos: number, len: number, flags: number): IomapIterState {
-  if (!Number.isSafeInteger(pos) || pos < 0 || !Number.isSafeInteger(len) || len < 0 || pos + len > MAX_OFFSET)
-    throw fail('EINVAL', `range ${pos}+${len} is not within 0..2^53-1`);
-  return { inode, pos, len, flags, status: 0, iomap: NO_MAP, srcmap: NO_MAP, mapped: false };
+  // `len > IOMAP_MAX_END - pos` rather than `pos + len > ...`: the sum of two
+  // safe integers past 2^53 may round down to 2^53 and slip through.
+  if (!Number.isSafeInteger(pos) || pos < 0 || pos > MAX_OFFSET || !Number.isSafeInteger(len) || len < 0 || len > IOMAP_MAX_END - pos)
+    throw fail('EINVAL', `range ${pos}+${len} is not within 0..2^53`);
+  return { inode, pos, len, flags, status: 0, iomap: NO_MAP, srcmap: NO_MAP, mapped: false, staleRemaps: 0 };
 }
 
 /** Bytes of the current mapping the body may work on from `iter.pos` (iomap_length). */
@@ -91,14 +115,23 @@ function checkMapping(iter: IomapIterState, m: Iomap, what: string): void {
 export async function iomapIter(iter: IomapIterState, ops: IomapOps): Promise<boolean> {
   if (iter.mapped) {
     const processed = iter.status;
-    const stale = (iter.iomap.flags & IOMAP_F_STALE) !== 0;
     if (ops.end) await ops.end(iter.inode, iter.pos, iomapLength(iter), processed, iter.flags, iter.iomap);
+    // Stale from the body (iomapValid said no) or from end().
+    const stale = (iter.iomap.flags & IOMAP_F_STALE) !== 0;
+    if (stale) traceIomap('iomap_iter_stale', iter.inode.ino, iter.iomap, iter.flags);
     iter.pos += processed;
     iter.len -= processed;
     iter.status = 0;
     iter.mapped = false;
     if (iter.len === 0) return false;
-    if (processed === 0 && !stale && (iter.iomap.flags & IOMAP_F_STALE) === 0) return false;
+    if (processed > 0) iter.staleRemaps = 0;
+    else if (!stale) return false;
+    else if (++iter.staleRemaps > STALE_REMAP_LIMIT)
+      throw fail(
+        'EIO',
+        `inode ${iter.inode.ino}: the filesystem reported the mapping at ${iter.pos} stale ${STALE_REMAP_LIMIT} times in a row ` +
+          `without progress; its iomapValid must accept a mapping begin() just returned while nothing changes the extent map`,
+      );
   } else if (iter.len === 0) {
     return false;
   }

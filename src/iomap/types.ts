@@ -146,6 +146,12 @@ export interface Iomap {
   flags: number;
   /** The filesystem's own data, passed back unchanged to end(). */
   private?: unknown;
+  /**
+   * Set by begin() for the filesystem's `iomapValid` (the kernel's
+   * validity_cookie): typically the inode's extent-map sequence number at the
+   * time of the lookup. iomap never interprets it.
+   */
+  validityCookie?: number;
 }
 
 /** What begin() returns. */
@@ -231,6 +237,21 @@ export interface IomapOps {
     flags: number,
     iomap: Iomap,
   ): void | Promise<void>;
+  /**
+   * Called by the buffered write and zero iterators, when present, after
+   * each folio of a step is obtained, locked and out of writeback and before
+   * anything is read into or copied to it (the kernel's
+   * `iomap_write_ops->iomap_valid`). Getting the folio may have run pressure
+   * writeback, which allocates delayed blocks and converts unwritten ones,
+   * so the step's mapping may no longer say what is on the device; acting on
+   * it would zero a block that holds data. Return false when the extent map
+   * changed since begin() made `iomap` (compare `iomap.validityCookie` with
+   * a sequence number bumped on every change): iomap then marks the mapping
+   * IOMAP_F_STALE, ends the step after the folios already done (end() hears
+   * how many bytes), and asks begin() again from there. Must not allocate
+   * folios or wait on the page cache.
+   */
+  iomapValid?(inode: IomapInode, iomap: Iomap): boolean;
 }
 
 /**
