@@ -1,18 +1,36 @@
 /**
- * `fsverityDigestFile`: the digest of a file on disk, in Node. The only
- * module of src/verity that uses node:fs, and only through a dynamic import
- * when called: a browser bundle of the package index never needs it.
+ * `fsverityDigestFile`: the digest of a file on disk, in Node. With the
+ * worker pool (pool.ts), the only modules of src/verity that use Node APIs,
+ * always through dynamic imports when called: a browser bundle of the
+ * package index never needs them.
  *
- * The file is read in large chunks (a few MiB) and all-zero blocks are
- * found by a scan, not hashed: they go into the tree as holes, which the
- * builder collapses to precomputed digests. A sparse file therefore costs
- * a read of its zeros but almost no hashing. Memory: the I/O buffer plus
- * one block per tree level; the tree, if asked for, streams to `treeSink`.
+ * The file is read in large chunks (4 MiB) and all-zero blocks are found
+ * by a scan, not hashed: they go into the tree as holes, which the builder
+ * collapses to precomputed digests. A sparse file therefore costs a read of
+ * its zeros but almost no hashing. For SHA-256 the chunks are read straight
+ * into WebAssembly memory and scanned and hashed there; SHA-512 and huge
+ * blocks go through a JS buffer. Memory: the I/O buffer plus one block per
+ * tree level; the tree, if asked for, streams to `treeSink`.
+ *
+ * Files of `PARALLEL_THRESHOLD` bytes or more have their whole blocks read
+ * and hashed by the worker pool (pool.ts) once it runs; a file of 64 MiB or
+ * more starts it, and this thread hashes until the workers have booted.
+ * Each worker reads its own
+ * ranges straight into its own WebAssembly memory; this thread keeps the
+ * order, builds the levels above and reads the final partial block. An
+ * all-zero 4 MiB range comes back as "all zero" and costs no hashing here
+ * either. Same bytes either way. Measured on 2 cores, whole `iomap-verity
+ * digest` process: a dense 1 GiB file in 0.96 s (1.69 s on one thread), a
+ * 16 GiB sparse file holding 64 MiB of data in 1.76 s (3.12 s).
  */
 import type { FileHandle } from 'node:fs/promises';
-import { fail, type ErrnoCode } from '../errors.js';
+import { fail, IomapVerityError, type ErrnoCode } from '../errors.js';
 import { finishDigest, TreeCollector, type FsverityDigestOptions, type FsverityDigestResult } from './digest.js';
-import { computeMerkleTreeParams, validateDigestParams } from './params.js';
+import { computeMerkleTreeParams, validateDigestParams, type VerityParams } from './params.js';
+import { feedLeavesFromPool } from './pool-feed.js';
+import { leafHashPool, startedLeafHashPool, POOL_CHUNK_BYTES, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool } from './pool.js';
+import { loadWasm } from '../wasm/index.js';
+import { Sha256BlockHasher } from '../wasm/sha256.js';
 import { MerkleTreeBuilder, type MerkleBlockSink } from './tree.js';
 
 /** Options of `fsverityDigestFile`. */
@@ -26,7 +44,21 @@ export interface FsverityDigestFileOptions extends FsverityDigestOptions {
   treeSink?: (offset: number, block: Uint8Array) => void | Promise<void>;
   /** Called after each chunk read with bytes done and the file size. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Hash on worker threads (default true): files of `PARALLEL_THRESHOLD`
+   * bytes or more once the process's pool runs, and a file of 64 MiB or
+   * more starts it. SHA-256 with 1 KiB to 64 KiB blocks only; anything
+   * else, a one-core machine, or `IOMAP_VERITY_THREADS=1` takes the
+   * one-thread path, which gives the same bytes.
+   */
+  parallel?: boolean;
 }
+
+/**
+ * Files from this size up are hashed on the worker pool when it is running
+ * (two 4 MiB jobs or more); smaller ones stay on this thread.
+ */
+export const PARALLEL_THRESHOLD = 8 << 20;
 
 /** Bytes read per I/O (rounded to whole blocks; at least one block). */
 const IO_SIZE = 4 << 20;
@@ -82,12 +114,18 @@ export async function fsverityDigestFile(path: string, opts?: FsverityDigestFile
     }
     const builder = await MerkleTreeBuilder.create(params, { sink });
     try {
+      // Whole blocks go to the pool or, for SHA-256, are hashed in WASM
+      // memory on this thread; what is left (the final partial block, or
+      // everything for SHA-512 and huge blocks) goes through a JS buffer.
+      let done = 0;
+      const whole = Math.floor(size / bs) * bs;
+      if (usePool(params, size, opts)) done = await digestParallel(builder, fh.fd, size, path, opts);
+      if (done < whole && useInline(params)) done = await digestInline(builder, fh.fd, done, size, path, opts);
       const ioSize = Math.max(bs, Math.floor(IO_SIZE / bs) * bs);
       // A file smaller than the I/O size is read in one piece of its own
       // size (the builder zero-pads the last block), so huge block sizes
       // do not cost a huge buffer for a small file.
-      const buf = new Uint8Array(Math.max(1, Math.min(ioSize, size)));
-      let done = 0;
+      const buf = new Uint8Array(Math.max(1, Math.min(ioSize, size - done)));
       while (done < size) {
         const want = Math.min(buf.length, size - done);
         let got = 0;
@@ -115,6 +153,162 @@ export async function fsverityDigestFile(path: string, opts?: FsverityDigestFile
   } finally {
     await fh.close();
   }
+}
+
+function usePool(params: VerityParams, size: number, opts: FsverityDigestFileOptions | undefined): boolean {
+  const bs = params.blockSize;
+  return (
+    opts?.parallel !== false &&
+    size >= PARALLEL_THRESHOLD &&
+    params.algorithm.name === 'sha256' &&
+    bs >= POOL_MIN_BLOCK_SIZE &&
+    bs <= POOL_MAX_BLOCK_SIZE
+  );
+}
+
+// The one-thread path hashes in place up to this block size (4 blocks per
+// 4 MiB read keep the 4-lane kernel busy); larger blocks and SHA-512 take
+// the JS-buffer path below.
+const INLINE_MAX_BLOCK_SIZE = 1 << 20;
+
+function useInline(params: VerityParams): boolean {
+  return params.algorithm.name === 'sha256' && params.blockSize <= INLINE_MAX_BLOCK_SIZE;
+}
+
+/**
+ * The one-thread path for SHA-256: what a pool worker does, on this thread.
+ * The file's whole blocks are read straight into WebAssembly memory (no
+ * copy through a JS buffer) and hashed there by the zero-aware kernel; a
+ * read that was all zeros goes to the builder as a zero run. Reads are
+ * synchronous so that nothing can grow the memory under a read in flight;
+ * returns the bytes covered (the final partial block is left to the caller).
+ */
+async function digestInline(
+  builder: MerkleTreeBuilder,
+  fd: number,
+  from: number,
+  size: number,
+  path: string,
+  opts: FsverityDigestFileOptions | undefined,
+  stop?: () => boolean,
+): Promise<number> {
+  const { readSync } = await import('node:fs');
+  const bs = builder.params.blockSize;
+  const blocks = Math.floor(size / bs);
+  if (blocks * bs <= from) return from;
+  const per = Math.min(POOL_CHUNK_BYTES / bs, blocks);
+  const wasm = await loadWasm();
+  const hasher = Sha256BlockHasher.create(wasm, builder.params.salt, bs);
+  let buf = 0;
+  let dig = 0;
+  try {
+    buf = wasm.alloc(per * bs);
+    dig = wasm.alloc(per * 32);
+    // The builder's sink may allocate (and grow memory), so digests leave
+    // WASM memory before the builder sees them.
+    const digests = new Uint8Array(per * 32);
+    for (let b = from / bs; b < blocks; ) {
+      if (stop) {
+        // Let the workers' "ready" messages in (everything above is
+        // synchronous or microtasks), then hand over if they arrived.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (stop()) return b * bs;
+      }
+      const n = Math.min(per, blocks - b);
+      const len = n * bs;
+      const pos = b * bs;
+      for (let got = 0; got < len; ) {
+        let r: number;
+        try {
+          r = readSync(fd, wasm.bytes(buf + got, len - got), 0, len - got, pos + got);
+        } catch (e) {
+          throw ioError(e, `reading from '${path}'`);
+        }
+        if (r === 0) throw fail('EIO', `'${path}' shrank while being read: ended at ${pos + got} of ${size} bytes`);
+        got += r;
+      }
+      if (hasher.hashBlocksAtSkipZero(buf, n, dig) === n) {
+        await builder.addZeroBlocks(n);
+      } else {
+        digests.set(wasm.bytes(dig, n * 32));
+        await builder.addLeafDigests(digests, n);
+      }
+      b += n;
+      opts?.onProgress?.(b * bs, size);
+    }
+  } finally {
+    if (dig !== 0) wasm.free(dig);
+    if (buf !== 0) wasm.free(buf);
+    hasher.dispose();
+  }
+  return blocks * bs;
+}
+
+/**
+ * Workers take about 45 ms to boot (measured: a Node worker's start-up),
+ * which is the time to hash ~30 MiB on one core: a cold pool is started
+ * only for files at least this large, and this thread hashes from the
+ * start of the file until the workers are up.
+ */
+const POOL_START_THRESHOLD = 64 << 20;
+
+/**
+ * Hash the file's whole blocks in parallel when the pool is (or is worth
+ * getting) running: a started pool takes the whole file; a cold one is
+ * started and this thread hashes until every worker has booted, then the
+ * workers take the rest. Returns the bytes covered (whole blocks), 0 when
+ * no pool is used.
+ */
+async function digestParallel(
+  builder: MerkleTreeBuilder,
+  fd: number,
+  size: number,
+  path: string,
+  opts: FsverityDigestFileOptions | undefined,
+): Promise<number> {
+  let pool = startedLeafHashPool();
+  let done = 0;
+  if (!pool) {
+    if (size < POOL_START_THRESHOLD) return 0;
+    pool = await leafHashPool();
+    if (!pool) return 0;
+    let ready = false;
+    let failed = false;
+    pool.ready().then(
+      () => (ready = true),
+      () => (failed = true),
+    );
+    done = await digestInline(builder, fd, 0, size, path, opts, () => ready || failed);
+    if (failed || !ready) return done;
+  }
+  return digestOnPool(pool, builder, fd, done, size, path, opts);
+}
+
+/**
+ * Hash the file's whole blocks from byte `from` (a block boundary) on the
+ * worker pool, in order into `builder`; returns the bytes covered up to the
+ * last whole block (the final partial block is left to the caller).
+ */
+async function digestOnPool(
+  pool: LeafHashPool,
+  builder: MerkleTreeBuilder,
+  fd: number,
+  from: number,
+  size: number,
+  path: string,
+  opts: FsverityDigestFileOptions | undefined,
+): Promise<number> {
+  const bs = builder.params.blockSize;
+  const blocks = Math.floor(size / bs);
+  try {
+    await feedLeavesFromPool(pool, fd, from / bs, blocks, bs, builder.params.salt, builder, (done) => opts?.onProgress?.(done, size));
+  } catch (e) {
+    if (!(e instanceof IomapVerityError)) throw e;
+    const short = /^the file ended at (\d+) bytes/.exec(e.message);
+    if (short) throw fail('EIO', `'${path}' shrank while being read: ended at ${short[1]} of ${size} bytes`, e);
+    throw fail(e.code, `reading from '${path}': ${e.message}`, e);
+  }
+  return blocks * bs;
 }
 
 /** Hash the nonzero runs of `data`, and declare its all-zero whole blocks as holes. */

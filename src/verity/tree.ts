@@ -14,7 +14,7 @@
  * one data block means no stored tree and the root hash is that block's
  * hash; no data means a root hash of zeros.
  */
-import { fail, MAX_OFFSET } from '../errors.js';
+import { fail, MAX_OFFSET, isUint8Array } from '../errors.js';
 import type { Wasm } from '../wasm/index.js';
 import { createBlockHasher, type BlockHasher } from './hash-algs.js';
 import type { VerityParams } from './params.js';
@@ -152,6 +152,24 @@ export class MerkleTreeBuilder {
     await this.hashLeaves(count, (first, n) => wasm.bytes(ptr + first * bs, n * bs), inPlace
       ? (first, n, out, outOffset) => inPlace.call(this.hasher, wasm, ptr + first * bs, n, out, outOffset)
       : undefined);
+  }
+
+  /**
+   * Add `count` whole data blocks hashed elsewhere (the worker pool of
+   * pool.ts): their digests, packed back to back in `digests`, go into
+   * level 0 as if the blocks had been hashed here. The caller vouches that
+   * they were hashed with this builder's algorithm, salt and block size.
+   */
+  async addLeafDigests(digests: Uint8Array, count: number): Promise<void> {
+    this.checkOpen();
+    const ds = this.ds;
+    if (!Number.isSafeInteger(count) || count < 0 || !isUint8Array(digests) || digests.length < count * ds) {
+      throw fail('EINVAL', `addLeafDigests needs ${count} digests of ${ds} bytes, got ${digests?.length} bytes`);
+    }
+    await this.hashLeaves(count, () => digests.subarray(0, 0), (first, n, out, outOffset) => {
+      out.set(digests.subarray(first * ds, (first + n) * ds), outOffset);
+      return true;
+    });
   }
 
   /**

@@ -1,0 +1,429 @@
+// `npm run bench`: the benchmarks of issue 6 in one run. Prints a table and
+// writes bench/results/latest.json. Every figure is a ratio to a peer
+// measured in the same run, and every contender's result is checked
+// against its peer's before it is timed (a mismatch stops the bench).
+//
+//   node bench/run.mjs [--quick] [--only=B1,B3] [--runs=N] [--dir=DIR] [--json=FILE] [--markdown]
+//
+// --quick: 64 MiB instead of 1 GiB, a 1 GiB sparse file instead of 16 GiB,
+// for a smoke test. --dir: where the input files live (default
+// $TMPDIR/iomap-verity-bench; they are kept for the next run). --markdown
+// also prints the table as Markdown. Needs the build (`npm run bench`
+// builds first).
+//
+// B1/B2 time whole processes (start-up included), as a user of the command
+// sees them; B3 is in-process throughput; B4-B6 time the operation inside a
+// fresh process per case. Peak RSS is per process. On a shared machine each
+// process-level figure is the best of --runs, the contenders interleaved.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { benchDir, digestOf, ensureDenseFile, ensureSparseFile, fmt, GiB, human, measure, MiB } from './lib.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, '..');
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+const NODE = process.execPath;
+const FSVERITY = ['/usr/bin/fsverity', '/usr/local/bin/fsverity'].find((p) => existsSync(p));
+
+const argv = process.argv.slice(2);
+const opt = (k) => argv.find((x) => x.startsWith(`--${k}=`))?.slice(k.length + 3);
+const QUICK = argv.includes('--quick');
+const ONLY = opt('only')?.split(',').map((s) => s.trim().toUpperCase());
+const RUNS = Number(opt('runs') ?? 3);
+const DIR = benchDir(opt('dir'));
+const JSON_OUT = opt('json') ?? join(HERE, 'results', 'latest.json');
+
+const DENSE = QUICK ? 64 * MiB : GiB;
+const SPARSE = QUICK ? GiB : 16 * GiB;
+const SPARSE_DATA = QUICK ? 16 * MiB : 64 * MiB;
+
+const KNOWN = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6'];
+const unknown = ONLY?.filter((id) => !KNOWN.includes(id)) ?? [];
+if (unknown.length > 0 || !(RUNS >= 1)) {
+  console.error(`bench: ${unknown.length > 0 ? `unknown benchmark ${unknown.join(', ')} in --only (there are ${KNOWN.join(', ')})` : '--runs must be at least 1'}`);
+  process.exit(2);
+}
+if (!existsSync(CLI)) {
+  console.error(`bench: ${CLI} is missing; run \`npm run build\` first (npm run bench does)`);
+  process.exit(1);
+}
+mkdirSync(DIR, { recursive: true });
+
+const rows = [];
+const targets = [];
+const notes = [];
+const want = (id) => !ONLY || ONLY.includes(id);
+const rssMiB = (kib) => (kib === undefined ? undefined : kib / 1024);
+
+function log(s) {
+  process.stderr.write(`${s}\n`);
+}
+
+/**
+ * Time contenders (whole processes) on the same input. Each prints a digest
+ * first checked against the peer's in an untimed run (which also warms the
+ * OS page cache), then `runs` timed runs each, contenders interleaved; every
+ * timed run's digest is checked too. A contender marked `checkInRun` (the
+ * slow baselines at full size) skips the untimed run: its first timed run
+ * is checked before its time is kept.
+ */
+async function timeCommands(id, what, contenders, peerName) {
+  const results = contenders.map((c) => ({ c, digest: undefined, times: [], rss: 0 }));
+  const ordered = [...results].sort((a, b) => (b.c.name === peerName) - (a.c.name === peerName));
+  let ref;
+  const run = async (r, label) => {
+    log(`${id} ${label}: ${r.c.name}`);
+    const m = await measure(r.c.cmd, r.c.args, { env: r.c.env });
+    const digest = digestOf(m.stdout);
+    ref ??= { name: r.c.name, digest };
+    if (digest !== ref.digest) throw new Error(`${id}: ${r.c.name} printed ${digest}, ${ref.name} printed ${ref.digest}`);
+    r.digest = digest;
+    r.rss = Math.max(r.rss, m.maxRssKiB ?? 0);
+    return m.seconds;
+  };
+  for (const r of ordered) if (!r.c.checkInRun) await run(r, 'check');
+  const maxRuns = Math.max(...contenders.map((c) => c.runs ?? RUNS));
+  for (let i = 0; i < maxRuns; i++) {
+    for (const r of results) {
+      if (i < (r.c.runs ?? RUNS)) r.times.push(await run(r, `run ${i + 1}`));
+    }
+  }
+  const peer = results.find((r) => r.c.name === peerName);
+  const peerTime = peer ? Math.min(...peer.times) : undefined;
+  for (const r of results) {
+    const seconds = Math.min(...r.times);
+    rows.push({
+      id,
+      case: what,
+      contender: r.c.name,
+      seconds,
+      runs: r.times,
+      mbPerSecond: r.c.bytes / seconds / 1e6,
+      ratio: peerTime ? seconds / peerTime : undefined,
+      ratioOf: peerTime ? `time / ${peerName}` : undefined,
+      maxRssMiB: rssMiB(r.rss),
+      digest: r.digest,
+    });
+  }
+  return Object.fromEntries(results.map((r) => [r.c.name, { seconds: Math.min(...r.times), digest: r.digest, rss: rssMiB(r.rss) }]));
+}
+
+function digestContenders(file, bytes, baselineRuns) {
+  const list = [
+    { name: 'iomap-verity digest', cmd: NODE, args: [CLI, 'digest', file], bytes },
+    { name: 'iomap-verity digest, 1 thread', cmd: NODE, args: [CLI, 'digest', file], bytes, env: { IOMAP_VERITY_THREADS: '1' } },
+  ];
+  if (FSVERITY) list.push({ name: 'fsverity digest', cmd: FSVERITY, args: ['digest', file], bytes });
+  list.push(
+    { name: 'node:crypto per block', cmd: NODE, args: [join(HERE, 'baseline-digest.mjs'), '--impl=node', file], bytes, runs: baselineRuns, checkInRun: baselineRuns === 1 },
+    { name: 'hash-wasm per block', cmd: NODE, args: [join(HERE, 'baseline-digest.mjs'), '--impl=hash-wasm', file], bytes, runs: baselineRuns, checkInRun: baselineRuns === 1 },
+  );
+  return list;
+}
+
+const PEER = FSVERITY ? 'fsverity digest' : 'node:crypto per block';
+if (!FSVERITY) notes.push('fsverity (fsverity-utils) is not installed: B1/B2/B5/B6 ratios are against the node:crypto per-block baseline instead');
+
+function target(id, text, value, limit, cmp) {
+  const met = value === undefined ? undefined : cmp === '<=' ? value <= limit : value >= limit;
+  targets.push({ id, target: text, value, met });
+}
+
+async function engineCase(name, args) {
+  const r = await measure(NODE, [join(HERE, 'engine.mjs'), name, JSON.stringify(args)]);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop());
+  return { ...out, maxRssMiB: rssMiB(r.maxRssKiB ?? out.maxRssKiB) };
+}
+
+const densePath = join(DIR, `dense-${DENSE}`);
+let sparseInfo;
+const peerTimes = {};
+
+async function fsverityTime(path) {
+  if (peerTimes[path]) return peerTimes[path];
+  const cmd = FSVERITY ? [FSVERITY, ['digest', path]] : [NODE, [join(HERE, 'baseline-digest.mjs'), '--impl=node', path]];
+  let best;
+  let digest;
+  for (let i = 0; i < Math.max(1, Math.min(RUNS, 2)); i++) {
+    const m = await measure(...cmd);
+    digest = digestOf(m.stdout);
+    best = Math.min(best ?? Infinity, m.seconds);
+  }
+  peerTimes[path] = { seconds: best, digest };
+  return peerTimes[path];
+}
+
+let failures = 0;
+/** Run one benchmark; a failure (a check that did not hold, a crash) is reported, and the others still run. */
+async function guarded(id, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    failures++;
+    notes.push(`${id} FAILED: ${e instanceof Error ? e.message : String(e)}`);
+    rows.push({ id, case: 'failed, see notes', contender: '-' });
+    log(`${id} failed: ${e instanceof Error ? e.stack : String(e)}`);
+  }
+}
+
+const started = new Date();
+const load0 = loadavg();
+
+if (want('B1')) await guarded('B1', async () => {
+  log(`B1: making ${human(DENSE)} of random data`);
+  ensureDenseFile(densePath, DENSE);
+  const r = await timeCommands('B1', `digest, dense ${human(DENSE)}`, digestContenders(densePath, DENSE, RUNS), PEER);
+  peerTimes[densePath] = r[PEER];
+  const ours = r['iomap-verity digest'];
+  target('B1', 'iomap-verity digest time <= 0.67x fsverity digest', ours.seconds / r[PEER].seconds, 0.67, '<=');
+  target('B1', 'peak RSS < 160 MiB', ours.rss, 160, '<=');
+});
+
+if (want('B2') || want('B5')) {
+  log(`B2: making a ${human(SPARSE)} sparse file with ${human(SPARSE_DATA)} of data`);
+  sparseInfo = ensureSparseFile(join(DIR, `sparse-${SPARSE}-${SPARSE_DATA}`), SPARSE, SPARSE_DATA);
+}
+
+if (want('B2')) await guarded('B2', async () => {
+  // The per-block baselines hash every zero block: one run each at full size.
+  const r = await timeCommands(
+    'B2',
+    `digest, ${human(SPARSE)} sparse, ${human(SPARSE_DATA)} data`,
+    digestContenders(sparseInfo.path, SPARSE, QUICK ? RUNS : 1),
+    PEER,
+  );
+  peerTimes[sparseInfo.path] = r[PEER];
+  const ours = r['iomap-verity digest'];
+  target('B2', 'iomap-verity digest time <= 0.25x fsverity digest', ours.seconds / r[PEER].seconds, 0.25, '<=');
+  target('B2', 'peak RSS < 160 MiB', ours.rss, 160, '<=');
+});
+
+if (want('B3')) await guarded('B3', async () => {
+  log('B3: SHA-256 of 4 KiB blocks, one thread');
+  const json = join(DIR, 'b3.json');
+  const m = await measure(NODE, [join(HERE, 'sha256.mjs'), `--json=${json}`, `--seconds=${QUICK ? 0.5 : 2}`]);
+  const b3 = JSON.parse(readFileSync(json, 'utf8'));
+  rmSync(json, { force: true });
+  for (const r of b3.rows) {
+    rows.push({
+      id: 'B3',
+      case: 'SHA-256 of 4 KiB blocks, 1 thread',
+      contender: r.name,
+      mbPerSecond: r.bytesPerSecond / 1e6,
+      ratio: r.vsNode,
+      ratioOf: 'throughput / node:crypto',
+      vsHashWasm: r.vsHashWasm,
+      maxRssMiB: rssMiB(m.maxRssKiB),
+    });
+  }
+  const four = b3.rows.find((r) => r.name.startsWith('iomap-verity 4-lane (hashBlocksAt)'));
+  if (four) {
+    target('B3', '4-lane >= 4x hash-wasm', four.vsHashWasm, 4, '>=');
+    target('B3', '4-lane >= 0.8x node:crypto', four.vsNode, 0.8, '>=');
+  }
+});
+
+if (want('B4')) await guarded('B4', async () => {
+  log(`B4: buffered write + fsync of ${human(DENSE)}`);
+  const image = join(DIR, 'b4.img');
+  const contenders = [
+    ['memcpy (Buffer.copy)', 'memcpy', { size: DENSE }],
+    ['fs.writeFileSync + fsync', 'writefile', { size: DENSE, path: join(DIR, 'b4.out') }],
+    ['Volume on MemoryDevice', 'write-volume', { size: DENSE, device: 'memory' }],
+    ['Volume on FileDevice', 'write-volume', { size: DENSE, device: 'file', image }],
+  ];
+  const best = {};
+  for (let i = 0; i < Math.max(1, Math.min(RUNS, 2)); i++) {
+    for (const [name, c, args] of contenders) {
+      log(`B4 run ${i + 1}: ${name}`);
+      const r = await engineCase(c, args);
+      const b = (best[name] ??= { seconds: Infinity, rss: 0, runs: [] });
+      b.seconds = Math.min(b.seconds, r.seconds);
+      b.rss = Math.max(b.rss, r.maxRssMiB ?? 0);
+      b.runs.push(r.seconds);
+    }
+  }
+  const memcpy = best['memcpy (Buffer.copy)'].seconds;
+  for (const [name] of contenders) {
+    const b = best[name];
+    rows.push({
+      id: 'B4',
+      case: `buffered write + fsync, ${human(DENSE)}`,
+      contender: name,
+      seconds: b.seconds,
+      runs: b.runs,
+      mbPerSecond: DENSE / b.seconds / 1e6,
+      ratio: memcpy / b.seconds,
+      ratioOf: 'throughput / memcpy',
+      maxRssMiB: b.rss,
+    });
+  }
+  target('B4', 'Volume on MemoryDevice >= 0.3x memcpy', memcpy / best['Volume on MemoryDevice'].seconds, 0.3, '>=');
+  target('B4', 'Volume on FileDevice >= 0.3x memcpy', memcpy / best['Volume on FileDevice'].seconds, 0.3, '>=');
+});
+
+let sealedImage;
+// Building the images takes a while: first ask whether this build can seal at all.
+const { File: EngineFile } = await import('../dist/src/index.js');
+const canSeal = typeof EngineFile?.prototype?.enableVerity === 'function';
+if ((want('B5') || want('B6')) && !canSeal) {
+  notes.push('B5/B6: file.enableVerity is not implemented in this build: n/a');
+  for (const id of ['B5', 'B6']) if (want(id)) rows.push({ id, case: 'sealing and verified reads', contender: 'n/a (not implemented)' });
+}
+if ((want('B5') || want('B6')) && canSeal) await guarded('B5', async () => {
+  ensureDenseFile(densePath, DENSE);
+  const denseImage = join(DIR, 'b5-dense.img');
+  log(`B5: building a volume holding ${human(DENSE)} (setup, not timed)`);
+  await engineCase('build-image', { image: denseImage, source: densePath, size: DENSE });
+  log('B5: enableVerity, dense');
+  const dense = await engineCase('enable', { image: denseImage });
+  if (dense.na) {
+    notes.push('B5/B6: file.enableVerity is not implemented in this build: n/a');
+    for (const id of ['B5', 'B6']) rows.push({ id, case: 'sealing and verified reads', contender: 'n/a (not implemented)' });
+  } else {
+    const peer = await fsverityTime(densePath);
+    if (dense.digest !== peer.digest) throw new Error(`B5: enableVerity measured ${dense.digest}, ${PEER} printed ${peer.digest}`);
+    rows.push({
+      id: 'B5',
+      case: `enableVerity, dense ${human(DENSE)}`,
+      contender: 'file.enableVerity (FileDevice)',
+      seconds: dense.seconds,
+      mbPerSecond: DENSE / dense.seconds / 1e6,
+      ratio: dense.seconds / peer.seconds,
+      ratioOf: `time / ${PEER} of the same data`,
+      maxRssMiB: dense.maxRssMiB,
+    });
+    target('B5', 'dense: peak RSS < 160 MiB', dense.maxRssMiB, 160, '<=');
+    sealedImage = denseImage;
+    if (want('B5')) {
+      sparseInfo ??= ensureSparseFile(join(DIR, `sparse-${SPARSE}-${SPARSE_DATA}`), SPARSE, SPARSE_DATA);
+      const sparseImage = join(DIR, 'b5-sparse.img');
+      log(`B5: building a volume holding the ${human(SPARSE)} sparse file (setup, not timed)`);
+      await engineCase('build-image', { image: sparseImage, source: sparseInfo.path, size: SPARSE, layout: sparseInfo.layout });
+      log('B5: enableVerity, sparse');
+      const sparse = await engineCase('enable', { image: sparseImage });
+      const sp = await fsverityTime(sparseInfo.path);
+      if (sparse.digest !== sp.digest) throw new Error(`B5: enableVerity (sparse) measured ${sparse.digest}, ${PEER} printed ${sp.digest}`);
+      rows.push({
+        id: 'B5',
+        case: `enableVerity, ${human(SPARSE)} sparse`,
+        contender: 'file.enableVerity (FileDevice)',
+        seconds: sparse.seconds,
+        ratio: sparse.seconds / sp.seconds,
+        ratioOf: `time / ${PEER} (B2 file)`,
+        maxRssMiB: sparse.maxRssMiB,
+      });
+      target('B5', 'sparse: time <= 1% of fsverity digest (B2)', sparse.seconds / sp.seconds, 0.01, '<=');
+      target('B5', 'sparse: peak RSS < 160 MiB', sparse.maxRssMiB, 160, '<=');
+      rmSync(sparseImage, { force: true });
+    }
+  }
+});
+
+if (want('B6') && sealedImage) await guarded('B6', async () => {
+  const peer = await fsverityTime(densePath);
+  log('B6: checking every byte of the sealed file');
+  await engineCase('read-check', { image: sealedImage, source: densePath, size: DENSE });
+  let cold;
+  for (let i = 0; i < Math.max(1, Math.min(RUNS, 2)); i++) {
+    log(`B6 run ${i + 1}: cold sequential read`);
+    const r = await engineCase('read-seq', { image: sealedImage, size: DENSE });
+    if (!cold || r.seconds < cold.seconds) cold = { ...r, maxRssMiB: Math.max(r.maxRssMiB, cold?.maxRssMiB ?? 0) };
+  }
+  const peerMBs = DENSE / peer.seconds / 1e6;
+  const coldMBs = DENSE / cold.seconds / 1e6;
+  rows.push({
+    id: 'B6',
+    case: `cold sequential verified read, ${human(DENSE)}`,
+    contender: 'File.read 1 MiB (FileDevice)',
+    seconds: cold.seconds,
+    mbPerSecond: coldMBs,
+    ratio: coldMBs / peerMBs,
+    ratioOf: `throughput / ${PEER} of the same data`,
+    maxRssMiB: cold.maxRssMiB,
+  });
+  target('B6', 'cold: >= 1.0x fsverity digest throughput', coldMBs / peerMBs, 1, '>=');
+  target('B6', 'cold: peak RSS < 160 MiB', cold.maxRssMiB, 160, '<=');
+  log('B6: warm random 4 KiB reads');
+  const reads = QUICK ? 50_000 : 300_000;
+  const warm = await engineCase('read-random', { image: sealedImage, source: densePath, size: DENSE, reads });
+  rows.push({
+    id: 'B6',
+    case: 'warm random 4 KiB verified reads',
+    contender: 'File.read 4 KiB (64 MiB window, cached)',
+    seconds: warm.seconds,
+    readsPerSecond: warm.readsPerSecond,
+    ratio: warm.readsPerSecond / 500_000,
+    ratioOf: 'reads per second / 500,000 (target)',
+    maxRssMiB: warm.maxRssMiB,
+  });
+  target('B6', 'warm: >= 500,000 random 4 KiB reads/s', warm.readsPerSecond, 500_000, '>=');
+});
+if (sealedImage) rmSync(sealedImage, { force: true });
+
+function fsverityVersion() {
+  if (!FSVERITY) return undefined;
+  try {
+    return execFileSync(FSVERITY, ['--version'], { encoding: 'utf8' }).split('\n')[0];
+  } catch {
+    return 'unknown';
+  }
+}
+
+const report = {
+  started: started.toISOString(),
+  seconds: (Date.now() - started.getTime()) / 1000,
+  quick: QUICK,
+  sizes: { dense: DENSE, sparse: SPARSE, sparseData: SPARSE_DATA },
+  runs: RUNS,
+  machine: {
+    cpus: cpus().length,
+    model: cpus()[0]?.model,
+    memoryGiB: totalmem() / GiB,
+    node: process.version,
+    fsverity: fsverityVersion(),
+    loadavgAtStart: load0,
+    loadavgAtEnd: loadavg(),
+  },
+  rows,
+  targets,
+  notes,
+};
+mkdirSync(dirname(JSON_OUT), { recursive: true });
+writeFileSync(JSON_OUT, JSON.stringify(report, null, 2) + '\n');
+
+const W = [4, 44, 48, 9, 9, 10, 24, 9];
+const line = (cells) => cells.map((c, i) => (i < 3 ? String(c).padEnd(W[i]) : String(c).padStart(W[i]))).join(' ');
+console.log(`iomap-verity bench${QUICK ? ' (--quick)' : ''}: ${report.machine.cpus} x ${report.machine.model}, node ${process.version}, ${report.machine.fsverity ?? 'no fsverity'}`);
+console.log(`load average at start ${load0.map((l) => l.toFixed(2)).join(' ')}, at end ${report.machine.loadavgAtEnd.map((l) => l.toFixed(2)).join(' ')}`);
+console.log(line(['id', 'case', 'contender', 'time s', 'MB/s', 'ratio', 'ratio of', 'RSS MiB']));
+for (const r of rows) {
+  console.log(
+    line([
+      r.id,
+      r.case,
+      r.contender,
+      fmt(r.seconds),
+      r.readsPerSecond ? `${Math.round(r.readsPerSecond / 1000)}k/s` : fmt(r.mbPerSecond, 0),
+      fmt(r.ratio, 3),
+      r.ratioOf ?? '',
+      fmt(r.maxRssMiB, 0),
+    ]),
+  );
+}
+if (argv.includes('--markdown')) {
+  console.log('\n| id | case | contender | time s | MB/s | ratio | ratio of | RSS MiB |\n|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const rate = r.readsPerSecond ? `${Math.round(r.readsPerSecond / 1000)}k reads/s` : fmt(r.mbPerSecond, 0);
+    console.log(`| ${r.id} | ${r.case} | ${r.contender} | ${fmt(r.seconds)} | ${rate} | ${fmt(r.ratio, 3)} | ${r.ratioOf ?? ''} | ${fmt(r.maxRssMiB, 0)} |`);
+  }
+  console.log('');
+}
+console.log('targets:');
+for (const t of targets) console.log(`  ${t.id} ${t.target}: ${fmt(t.value, 3)} ${t.met === undefined ? '-' : t.met ? 'met' : 'NOT met'}`);
+for (const n of notes) console.log(`note: ${n}`);
+console.log(`wrote ${JSON_OUT}`);
+if (failures > 0) process.exitCode = 1;

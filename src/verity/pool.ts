@@ -1,0 +1,278 @@
+/**
+ * A pool of worker threads that hash level 0 of a Merkle tree: each worker
+ * has its own instance of the shared compiled WebAssembly module, reads a
+ * range of whole blocks of a file into that instance's memory with
+ * positional reads, and returns the blocks' digests, recognising all-zero
+ * blocks without hashing them. The caller keeps the order and builds the
+ * levels above (1/128 of the work at 4 KiB blocks).
+ *
+ * Node only (worker_threads and a file descriptor), used by
+ * digest-file.ts. node:worker_threads and node:os are imported dynamically
+ * when a pool starts, so a browser bundle that includes this file is not
+ * affected by it. Where worker threads are missing, or the machine has a
+ * single core, `leafHashPool()` answers undefined and callers take their
+ * one-thread path.
+ *
+ * One pool serves the whole process. Its workers hold the process open only
+ * while jobs are outstanding (they are unref'd when idle), so a CLI exits
+ * as soon as its work is done.
+ */
+import type { Worker } from 'node:worker_threads';
+import { fail, type ErrnoCode } from '../errors.js';
+import { wasmModule } from '../wasm/index.js';
+import { POOL_WORKER_SOURCE } from './pool-worker.js';
+
+/** Bytes of one job: the arena's largest run (4 MiB), a whole number of blocks of any pooled size. */
+export const POOL_CHUNK_BYTES = 4 << 20;
+/** Block sizes the pool hashes (sha256 only): the kernel's sealable range. */
+export const POOL_MIN_BLOCK_SIZE = 1024;
+export const POOL_MAX_BLOCK_SIZE = 65536;
+/** Jobs posted to one worker ahead of its answers, so it never waits for the main thread. */
+const DEPTH = 2;
+/** A cap on workers: each is a V8 isolate of about 15 MiB (measured RSS), and one file's reads are sequential. */
+const MAX_THREADS = 8;
+
+/** What a worker returns for a range of blocks. */
+export interface LeafRun {
+  /** Blocks hashed. */
+  readonly blocks: number;
+  /** How many of them were all zero. */
+  readonly zeros: number;
+  /** `blocks` digests of 32 bytes; absent when every block was zero. */
+  readonly digests?: Uint8Array;
+}
+
+interface Job {
+  id: number;
+  fd: number;
+  pos: number;
+  blocks: number;
+  blockSize: number;
+  salt: Uint8Array;
+}
+
+interface Waiter {
+  resolve(run: LeafRun): void;
+  reject(e: Error): void;
+  slot: Slot;
+  blocks: number;
+}
+
+interface Slot {
+  worker: Worker;
+  inFlight: number;
+}
+
+interface Reply {
+  id: number;
+  ready?: boolean;
+  zeros?: number;
+  digests?: Uint8Array;
+  error?: { code: string; message: string };
+}
+
+const KNOWN_CODES: readonly string[] = ['EINVAL', 'EIO', 'EBADF', 'EISDIR', 'EACCES'];
+
+/**
+ * How many worker threads the pool uses: `IOMAP_VERITY_THREADS` when set
+ * (0 or 1 turns the pool off), else the number of cores, at most 8.
+ */
+export async function poolThreads(): Promise<number> {
+  const env = typeof process !== 'undefined' ? process.env?.IOMAP_VERITY_THREADS : undefined;
+  if (env !== undefined && env !== '') {
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 0) throw fail('EINVAL', `IOMAP_VERITY_THREADS must be a whole number, not ${JSON.stringify(env)}`);
+    return Math.min(n, MAX_THREADS);
+  }
+  const os = await import('node:os');
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return Math.min(Math.max(cores, 1), MAX_THREADS);
+}
+
+/** The leaf-hashing pool; see the module comment. */
+export class LeafHashPool {
+  private readonly slots: Slot[] = [];
+  private readonly waiters = new Map<number, Waiter>();
+  private readonly queue: Job[] = [];
+  private nextId = 1;
+  private broken: Error | undefined;
+  private closed = false;
+  private referenced = false;
+  private done = 0;
+  private booted = 0;
+  private readonly whenReady: Promise<void>;
+  private markReady!: () => void;
+  private markFailed!: (e: Error) => void;
+
+  private constructor(readonly threads: number) {
+    this.whenReady = new Promise<void>((resolve, reject) => {
+      this.markReady = resolve;
+      this.markFailed = reject;
+    });
+    // A pool nobody waits on may still fail to start: that is not an unhandled rejection.
+    this.whenReady.catch(() => undefined);
+  }
+
+  /** Start `threads` workers (at least 1). */
+  static async start(threads: number): Promise<LeafHashPool> {
+    if (!Number.isInteger(threads) || threads < 1) throw fail('EINVAL', `a leaf-hashing pool needs at least one thread, not ${threads}`);
+    const { Worker } = await import('node:worker_threads');
+    const module = await wasmModule();
+    const pool = new LeafHashPool(threads);
+    for (let i = 0; i < threads; i++) {
+      const worker = new Worker(POOL_WORKER_SOURCE, {
+        eval: true,
+        workerData: { module, chunkBytes: POOL_CHUNK_BYTES, minBlockSize: POOL_MIN_BLOCK_SIZE },
+      });
+      const slot: Slot = { worker, inFlight: 0 };
+      worker.on('message', (m: Reply) => pool.onReply(slot, m));
+      worker.on('error', (e: Error) => pool.breakPool(fail('EIO', `a leaf-hashing worker failed: ${e.message}`, e)));
+      worker.on('exit', (code) => {
+        if (!pool.closed) pool.breakPool(fail('EIO', `a leaf-hashing worker exited unexpectedly (exit code ${code})`));
+      });
+      worker.unref();
+      pool.slots.push(slot);
+    }
+    return pool;
+  }
+
+  /**
+   * Resolves once every worker has booted (tens of milliseconds after
+   * `start`), rejects if the pool breaks first. Jobs submitted earlier are
+   * queued, so waiting is only for callers with other work to do meanwhile.
+   */
+  ready(): Promise<void> {
+    return this.whenReady;
+  }
+
+  /** Jobs answered so far (successfully or not). */
+  get jobsDone(): number {
+    return this.done;
+  }
+
+  /** True once a worker died; such a pool refuses work and is replaced by `leafHashPool()`. */
+  get usable(): boolean {
+    return !this.broken && !this.closed;
+  }
+
+  /**
+   * Read `blocks` whole blocks of `blockSize` bytes at byte `pos` of the
+   * open file `fd` and hash them under `salt` (SHA-256, fs-verity style).
+   * At most `POOL_CHUNK_BYTES` per job; block size within the pooled range.
+   * EIO when the file ends early (it shrank) or a worker fails.
+   */
+  hashFileBlocks(fd: number, pos: number, blocks: number, blockSize: number, salt: Uint8Array): Promise<LeafRun> {
+    if (this.broken) return Promise.reject(this.broken);
+    if (this.closed) return Promise.reject(fail('EBADF', 'the leaf-hashing pool is closed'));
+    if (blockSize < POOL_MIN_BLOCK_SIZE || blockSize > POOL_MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
+      return Promise.reject(fail('EINVAL', `the leaf-hashing pool takes block sizes ${POOL_MIN_BLOCK_SIZE} to ${POOL_MAX_BLOCK_SIZE}, not ${blockSize}`));
+    }
+    if (!Number.isInteger(blocks) || blocks < 1 || blocks * blockSize > POOL_CHUNK_BYTES) {
+      return Promise.reject(fail('EINVAL', `a pool job holds 1 to ${POOL_CHUNK_BYTES / blockSize} blocks, not ${blocks}`));
+    }
+    const id = this.nextId++;
+    return new Promise<LeafRun>((resolve, reject) => {
+      this.queue.push({ id, fd, pos, blocks, blockSize, salt });
+      this.waiters.set(id, { resolve, reject, slot: this.slots[0]!, blocks });
+      this.pump();
+    });
+  }
+
+  /** Stop the workers; outstanding jobs fail with EBADF. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.markFailed(fail('EBADF', 'the leaf-hashing pool was closed'));
+    this.rejectAll(fail('EBADF', 'the leaf-hashing pool was closed with jobs outstanding'));
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0) {
+      let best: Slot | undefined;
+      for (const s of this.slots) if (s.inFlight < DEPTH && (!best || s.inFlight < best.inFlight)) best = s;
+      if (!best) break;
+      const job = this.queue.shift()!;
+      best.inFlight++;
+      this.waiters.get(job.id)!.slot = best;
+      best.worker.postMessage(job);
+    }
+    this.updateRef();
+  }
+
+  // Referenced while anything is outstanding: an unref'd worker would let
+  // the process exit under a caller awaiting its answer.
+  private updateRef(): void {
+    const busy = this.waiters.size > 0;
+    if (busy === this.referenced) return;
+    this.referenced = busy;
+    for (const s of this.slots) {
+      if (busy) s.worker.ref();
+      else s.worker.unref();
+    }
+  }
+
+  private onReply(slot: Slot, m: Reply): void {
+    if (m.ready) {
+      if (++this.booted === this.slots.length) this.markReady();
+      return;
+    }
+    const w = this.waiters.get(m.id);
+    if (!w) return;
+    this.waiters.delete(m.id);
+    slot.inFlight--;
+    this.done++;
+    if (m.error) {
+      const code = m.error.code === 'ESHORT' ? 'EIO' : KNOWN_CODES.includes(m.error.code) ? m.error.code : 'EIO';
+      w.reject(fail((code === 'EACCES' ? 'EPERM' : code) as ErrnoCode, m.error.message));
+    } else {
+      w.resolve({ blocks: w.blocks, zeros: m.zeros ?? 0, digests: m.digests });
+    }
+    this.pump();
+  }
+
+  private breakPool(e: Error): void {
+    if (this.broken || this.closed) return;
+    this.broken = e;
+    this.markFailed(e);
+    this.rejectAll(e);
+    for (const s of this.slots) void s.worker.terminate();
+  }
+
+  private rejectAll(e: Error): void {
+    this.queue.length = 0;
+    for (const w of this.waiters.values()) w.reject(e);
+    this.waiters.clear();
+    this.updateRef();
+  }
+}
+
+let shared: Promise<LeafHashPool | undefined> | undefined;
+let sharedStarted: LeafHashPool | undefined;
+
+/** The process-wide pool if it was already started and still works; never starts one. */
+export function startedLeafHashPool(): LeafHashPool | undefined {
+  return sharedStarted?.usable ? sharedStarted : undefined;
+}
+
+/**
+ * The process-wide pool, started on first use with `poolThreads()`
+ * workers; undefined when that is fewer than 2 or worker threads are not
+ * available here. A pool whose worker died is replaced.
+ */
+export async function leafHashPool(): Promise<LeafHashPool | undefined> {
+  const current = shared ? await shared : undefined;
+  if (current && !current.usable) shared = undefined;
+  shared ??= (async () => {
+    const threads = await poolThreads();
+    if (threads < 2) return undefined;
+    try {
+      sharedStarted = await LeafHashPool.start(threads);
+      return sharedStarted;
+    } catch {
+      // No worker_threads (an unusual runtime): the one-thread path serves.
+      return undefined;
+    }
+  })();
+  return shared;
+}
