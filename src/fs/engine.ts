@@ -5,7 +5,7 @@
  * iomap's (freeing blocks after a truncate, reporting writeback errors).
  */
 import { fail, isErrno } from '../errors.js';
-import { iomapBufferedRead } from '../iomap/buffered-read.js';
+import { iomapBufferedRead, type IomapReadOptions } from '../iomap/buffered-read.js';
 import { iomapBufferedWrite, iomapTruncate } from '../iomap/buffered-write.js';
 import { iomapWritepages, type IomapWritebackOptions } from '../iomap/writeback.js';
 import type { Inode } from './inode.js';
@@ -17,8 +17,8 @@ function asEIO(e: unknown, what: string): unknown {
 }
 
 /** Read [pos, pos + len) of a file (already clamped to its size). */
-export async function readRange(volume: Volume, inode: Inode, pos: number, len: number): Promise<Uint8Array> {
-  return iomapBufferedRead(inode, pos, len, volume.ops);
+export async function readRange(volume: Volume, inode: Inode, pos: number, len: number, opts?: IomapReadOptions): Promise<Uint8Array> {
+  return iomapBufferedRead(inode, pos, len, volume.ops, opts);
 }
 
 /** Buffered write of `data` at `pos`. */

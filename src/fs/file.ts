@@ -13,6 +13,15 @@ import { holeBlocks } from './iomap-ops.js';
 import { checkBytes, checkFileEnd, checkFileSize, checkRange } from './validate.js';
 import type { Volume } from './volume.js';
 import { readRange, truncateInode, writeRange, writebackInode } from './engine.js';
+import { validateSealParams, type VerityParamsOptions } from '../verity/params.js';
+import {
+  enableVerity,
+  measureVerity,
+  readVerityMetadata,
+  verityReadHook,
+  type VerityMeasurement,
+  type VerityMetadataType,
+} from './verity.js';
 
 export interface AllocateOptions {
   /** Keep the file size even when the range reaches past EOF (fallocate's FALLOC_FL_KEEP_SIZE). Default false. */
@@ -76,7 +85,9 @@ export class File {
     return this.volume.run(async () => {
       const inode = this.alive();
       if (r.pos >= inode.size || r.len === 0) return new Uint8Array(0);
-      return readRange(this.volume, inode, r.pos, Math.min(r.len, inode.size - r.pos));
+      // A sealed file's data is verified against its Merkle tree before it is cached.
+      const opts = inode.verity === 'sealed' ? { verify: await verityReadHook(this.volume, inode) } : undefined;
+      return readRange(this.volume, inode, r.pos, Math.min(r.len, inode.size - r.pos), opts);
     });
   }
 
@@ -167,5 +178,37 @@ export class File {
       }
       if (err !== undefined) throw err;
     });
+  }
+
+  /**
+   * Seal the file with fs-verity (FS_IOC_ENABLE_VERITY): build its Merkle
+   * tree, store it and the descriptor past EOF, and make the file read-only.
+   * Durable when it returns. Options: `hashAlgorithm` 'sha256' | 'sha512',
+   * `blockSize` 1024..65536 (default 4096), `salt` 0..32 bytes; others are
+   * EINVAL. EEXIST when already sealed, EBUSY while another enable runs;
+   * after any failure the file is as it was, and still writable.
+   */
+  enableVerity(opts: VerityParamsOptions = {}): Promise<void> {
+    const params = validateSealParams(opts);
+    return this.volume.run(async () => enableVerity(this.volume, this.alive(), params));
+  }
+
+  /** The fs-verity file digest (FS_IOC_MEASURE_VERITY), from the descriptor. ENODATA when not sealed. */
+  measureVerity(): Promise<VerityMeasurement> {
+    return this.volume.run(async () => measureVerity(this.volume, this.alive()));
+  }
+
+  /**
+   * Read fs-verity metadata (FS_IOC_READ_VERITY_METADATA) with pread
+   * semantics: 'merkle_tree' gives the bytes `fsverity digest
+   * --out-merkle-tree` writes, 'descriptor' those of `--out-descriptor`,
+   * 'signature' is ENODATA (no built-in signatures). ENODATA when not sealed.
+   */
+  readVerityMetadata(type: VerityMetadataType, offset: number, length: number): Promise<Uint8Array> {
+    if (type !== 'merkle_tree' && type !== 'descriptor' && type !== 'signature') {
+      throw fail('EINVAL', `unknown fs-verity metadata type ${JSON.stringify(type)}: use merkle_tree, descriptor or signature`);
+    }
+    const r = checkRange(offset, length);
+    return this.volume.run(async () => readVerityMetadata(this.volume, this.alive(), type, r.pos, r.len));
   }
 }

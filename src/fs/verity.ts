@@ -1,0 +1,221 @@
+/**
+ * The reference filesystem's side of fs-verity, as XFS's xfs_fsverity.c is
+ * for the kernel: it implements `VerityOps` over its own iomap ops (metadata
+ * goes through `iomapFsverityWrite` and metadata reads, past EOF, with
+ * IOMAP_F_FSVERITY mappings), and runs the enable sequence around the
+ * library's `buildVerityMetadata`:
+ *
+ *   refuse a sealed file (EEXIST) or one being sealed (EBUSY)
+ *   -> write back the data and flush it
+ *   -> drop stale metadata past EOF
+ *   -> build the tree from the data (holes hash as zero blocks unread)
+ *   -> write back the metadata, flush
+ *   -> only then persist the verity flag (a metadata commit)
+ *
+ * and on any failure drops the metadata again, leaving the file as it was
+ * and writable.
+ *
+ * All functions here run under the volume lock (`Volume.run`).
+ */
+import { fail, isErrno } from '../errors.js';
+import { IOMAP_F_FSVERITY, type IomapFilledRange, type IomapVerifyHook } from '../iomap/types.js';
+import { iomapFsverityWrite } from '../iomap/buffered-write.js';
+import { iomapBufferedRead } from '../iomap/buffered-read.js';
+import { computeFileDigest, formatDigest, validateDescriptor, type VerityDescriptor } from '../verity/descriptor.js';
+import { buildVerityMetadata } from '../verity/enable.js';
+import { locateDescriptor } from '../verity/layout.js';
+import type { VerityParams } from '../verity/params.js';
+import type { VerityOps } from '../verity/verity-ops.js';
+import { MerkleVerifier } from '../verity/verify.js';
+import { dropVerityMetadata, writebackInode } from './engine.js';
+import type { Inode } from './inode.js';
+import type { Volume } from './volume.js';
+
+/** What a sealed inode keeps in memory once its descriptor was read and checked. */
+interface SealedState {
+  readonly descriptorBytes: Uint8Array;
+  readonly descriptor: VerityDescriptor;
+  readonly verifier: MerkleVerifier;
+}
+
+const sealed = new WeakMap<Inode, SealedState>();
+
+/** Bytes of data read per step while building the tree. */
+const BUILD_CHUNK = 1 << 20;
+
+function label(inode: Inode): string {
+  return `file ${JSON.stringify(inode.name)}`;
+}
+
+/** `VerityOps` for one inode: offsets relative to its metadata area, placed by the inode's sizing policy. */
+function verityOps(volume: Volume, inode: Inode): VerityOps {
+  return {
+    async writeMetadata(offset, bytes) {
+      await iomapFsverityWrite(inode, inode.cacheMetaStart + offset, bytes, volume.ops);
+    },
+    async readMetadata(offset, length) {
+      return iomapBufferedRead(inode, inode.cacheMetaStart + offset, length, volume.ops, { metadata: true });
+    },
+  };
+}
+
+/** Feed the file's data to the builder: ranges without written blocks are holes, hashed as zero blocks unread. */
+function feedData(volume: Volume, inode: Inode) {
+  return async (builder: { addBlocks(d: Uint8Array): Promise<void>; addZeroBlocks(n: number): Promise<void> }) => {
+    const size = inode.size;
+    const bs = inode.blockSize;
+    const m = builder as unknown as { params: VerityParams };
+    const mb = m.params.blockSize;
+    const chunk = Math.max(BUILD_CHUNK, mb, bs);
+    for (let pos = 0; pos < size; pos += chunk) {
+      const len = Math.min(chunk, size - pos);
+      const written = inode.extents
+        .range(Math.floor(pos / bs), Math.ceil((pos + len) / bs))
+        .some((e) => e.state !== 'unwritten');
+      if (!written && len % mb === 0) {
+        await builder.addZeroBlocks(len / mb);
+      } else {
+        await builder.addBlocks(await iomapBufferedRead(inode, pos, len, volume.ops));
+      }
+    }
+  };
+}
+
+/** Seal `inode` with fs-verity. `params` are checked (validateSealParams). */
+export async function enableVerity(volume: Volume, inode: Inode, params: VerityParams): Promise<void> {
+  if (inode.verity === 'sealed') throw fail('EEXIST', `${label(inode)} is already sealed with fs-verity`);
+  if (inode.verity === 'building') throw fail('EBUSY', `fs-verity is already being enabled on ${label(inode)}`);
+  await writebackInode(volume, inode);
+  await volume.device.flush();
+  inode.verity = 'building';
+  try {
+    await dropVerityMetadata(volume, inode);
+    const ops = verityOps(volume, inode);
+    await buildVerityMetadata(params, inode.size, inode.blockSize, ops, feedData(volume, inode));
+    await writebackInode(volume, inode);
+    await volume.device.flush();
+    inode.verity = 'sealed';
+    inode.metaDirty = true;
+    await volume.commitLocked();
+  } catch (e) {
+    inode.verity = 'none';
+    try {
+      await dropVerityMetadata(volume, inode);
+    } catch {
+      // The metadata is past EOF and unreferenced by any seal: the next
+      // enable drops it again. The first error is the one to report.
+    }
+    throw isErrno(e) ? e : fail('EIO', `enabling fs-verity on ${label(inode)} failed: ${(e as Error)?.message ?? e}`, e);
+  }
+}
+
+/** The sealed state of `inode`, reading and checking its descriptor the first time. */
+async function sealedState(volume: Volume, inode: Inode): Promise<SealedState> {
+  const have = sealed.get(inode);
+  if (have) return have;
+  if (inode.verity !== 'sealed') throw fail('ENODATA', `${label(inode)} is not sealed with fs-verity`);
+  const ops = verityOps(volume, inode);
+  const all = inode.extents.extents();
+  const last = all[all.length - 1];
+  const areaEnd = last ? (last.fileBlock + last.blocks) * inode.blockSize - inode.deviceMetaStart : 0;
+  if (areaEnd < 4) throw fail('ERANGE', `${label(inode)} is marked sealed but has no fs-verity metadata past EOF`);
+  const sizeField = await ops.readMetadata(areaEnd - 4, 4);
+  const descSize = new DataView(sizeField.buffer, sizeField.byteOffset, 4).getUint32(0, false);
+  const { descOffset } = locateDescriptor(areaEnd, descSize);
+  const descriptorBytes = await ops.readMetadata(descOffset, descSize);
+  const descriptor = validateDescriptor(descriptorBytes, { rules: 'seal' });
+  if (descriptor.dataSize !== inode.size) {
+    throw fail('EINVAL', `fs-verity descriptor of ${label(inode)} is for ${descriptor.dataSize} bytes, the file has ${inode.size}`);
+  }
+  const verifier = await MerkleVerifier.create(descriptor, ops, label(inode));
+  const state = { descriptorBytes, descriptor, verifier };
+  sealed.set(inode, state);
+  return state;
+}
+
+/** Forget what was cached about a sealed inode (on remove or close). */
+export function forgetVerity(inode: Inode): void {
+  sealed.get(inode)?.verifier.dispose();
+  sealed.delete(inode);
+}
+
+/** Read file bytes straight from the device, bypassing the cache: for the parts of a Merkle block outside a range being filled. */
+async function readDirect(volume: Volume, inode: Inode, pos: number, out: Uint8Array): Promise<void> {
+  const bs = inode.blockSize;
+  const tmp = new Uint8Array(bs);
+  for (let p = pos; p < pos + out.length; ) {
+    const fb = Math.floor(p / bs);
+    const n = Math.min((fb + 1) * bs, pos + out.length) - p;
+    const found = inode.extents.lookup(fb);
+    if (found.kind === 'extent' && found.extent.state === 'written') {
+      await volume.device.read((found.extent.devBlock + fb - found.extent.fileBlock) * bs, tmp);
+      out.set(tmp.subarray(p - fb * bs, p - fb * bs + n), p - pos);
+    } else {
+      out.fill(0, p - pos, p - pos + n);
+    }
+    p += n;
+  }
+}
+
+/**
+ * The verification hook for buffered reads of a sealed file: every Merkle
+ * block of data in a newly filled range is checked before iomap marks it up
+ * to date. Bytes past EOF count as zeros whatever the device holds there
+ * (they are never returned).
+ */
+export async function verityReadHook(volume: Volume, inode: Inode): Promise<IomapVerifyHook> {
+  const { verifier } = await sealedState(volume, inode);
+  const wasm = inode.mapping.cache.wasm;
+  return async (_ino, r: IomapFilledRange) => {
+    if (r.iomapFlags & IOMAP_F_FSVERITY) return;
+    const size = inode.size;
+    const start = r.pos;
+    const end = Math.min(r.pos + r.length, size);
+    if (end <= start) return;
+    const bytes = wasm.bytes(r.ptr, end - start).slice();
+    const mb = verifier.tree.blockSize;
+    const first = Math.floor(start / mb);
+    const last = Math.ceil(end / mb);
+    const whole = new Uint8Array((last - first) * mb);
+    if (first * mb < start) await readDirect(volume, inode, first * mb, whole.subarray(0, start - first * mb));
+    whole.set(bytes, start - first * mb);
+    const tailEnd = Math.min(last * mb, size);
+    if (end < tailEnd) await readDirect(volume, inode, end, whole.subarray(end - first * mb, tailEnd - first * mb));
+    await verifier.verifyData(first, whole);
+  };
+}
+
+export interface VerityMeasurement {
+  algorithm: 'sha256' | 'sha512';
+  digest: Uint8Array;
+  /** `sha256:<hex>`, as `fsverity measure` prints it. */
+  formatted: string;
+}
+
+export async function measureVerity(volume: Volume, inode: Inode): Promise<VerityMeasurement> {
+  const s = await sealedState(volume, inode);
+  const alg = s.descriptor.params.algorithm;
+  const digest = await computeFileDigest(alg, s.descriptorBytes);
+  return { algorithm: alg.name, digest, formatted: formatDigest(alg, digest) };
+}
+
+export type VerityMetadataType = 'merkle_tree' | 'descriptor' | 'signature';
+
+/** FS_IOC_READ_VERITY_METADATA: pread semantics over the tree (unstored blocks filled in) or the descriptor. */
+export async function readVerityMetadata(
+  volume: Volume,
+  inode: Inode,
+  type: VerityMetadataType,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
+  const s = await sealedState(volume, inode);
+  switch (type) {
+    case 'merkle_tree':
+      return s.verifier.readTree(offset, length);
+    case 'descriptor':
+      return s.descriptorBytes.slice(Math.min(offset, s.descriptorBytes.length), Math.min(offset + length, s.descriptorBytes.length));
+    case 'signature':
+      throw fail('ENODATA', `${label(inode)} has no fs-verity built-in signature`);
+  }
+}

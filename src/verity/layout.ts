@@ -1,0 +1,61 @@
+/**
+ * Where each piece of a file's verity metadata sits inside its metadata area
+ * (DESIGN.md, "Where verity metadata lives"), relative to the area's start:
+ *
+ *   [0, treeSize)                 the Merkle tree, levels root first; blocks
+ *                                 that are only an all-zero subtree's digest
+ *                                 repeated are not written (they read as
+ *                                 zeros and are synthesized on read)
+ *   descOffset = roundUp(treeSize, 65536)
+ *   [descOffset, +descSize)       the descriptor (256 bytes, no signature)
+ *   sizeOffset = roundUp(descOffset + descSize + 4, fsBlockSize) - 4
+ *   [sizeOffset, +4)              descSize as a big-endian u32: the last
+ *                                 bytes of the area, found from its end
+ */
+import { fail } from '../errors.js';
+import { DESCRIPTOR_SIZE } from './descriptor.js';
+
+export const VERITY_DESC_ALIGN = 65536;
+
+export interface VerityLayout {
+  readonly treeSize: number;
+  readonly descOffset: number;
+  readonly descSize: number;
+  readonly sizeOffset: number;
+  /** Bytes from the area's start to its end (just past the size field). */
+  readonly end: number;
+}
+
+function roundUp(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
+/** The layout of a freshly written area. */
+export function verityLayout(treeSize: number, fsBlockSize: number): VerityLayout {
+  const descOffset = roundUp(treeSize, VERITY_DESC_ALIGN);
+  const descSize = DESCRIPTOR_SIZE;
+  const sizeOffset = roundUp(descOffset + descSize + 4, fsBlockSize) - 4;
+  return { treeSize, descOffset, descSize, sizeOffset, end: sizeOffset + 4 };
+}
+
+/**
+ * Where the descriptor is, given the area's end (the end of the file's last
+ * extent past EOF) and the size field read from the last four bytes. This
+ * is the one door for those two untrusted numbers: a size other than a
+ * descriptor without signature, or a position that cannot hold one, is
+ * ERANGE.
+ */
+export function locateDescriptor(areaEnd: number, descSize: number): { descOffset: number; descSize: number } {
+  if (!Number.isSafeInteger(areaEnd) || areaEnd < DESCRIPTOR_SIZE + 4) {
+    throw fail('ERANGE', `fs-verity metadata area of ${areaEnd} bytes is too small to hold a descriptor`);
+  }
+  if (descSize !== DESCRIPTOR_SIZE) {
+    throw fail('ERANGE', `fs-verity descriptor size field says ${descSize} bytes; only ${DESCRIPTOR_SIZE} (no signature) is possible here`);
+  }
+  const sizeOffset = areaEnd - 4;
+  const descOffset = Math.floor((sizeOffset - descSize) / VERITY_DESC_ALIGN) * VERITY_DESC_ALIGN;
+  if (descOffset + descSize > sizeOffset) {
+    throw fail('ERANGE', `fs-verity descriptor of ${descSize} bytes does not fit before its size field at ${sizeOffset}`);
+  }
+  return { descOffset, descSize };
+}

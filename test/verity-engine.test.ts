@@ -1,0 +1,287 @@
+// fs-verity on the engine: sealing, measuring, reading the metadata back,
+// verified reads and refusals, checked against fsverity-utils.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FaultyDevice, FileDevice, MemoryDevice, Volume, isErrno } from '../src/index.js';
+import type { BlockDevice } from '../src/device/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'iomap-verity-engine-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let seed = 0x9e3779b9;
+function rnd(): number {
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  return (seed >>> 0) / 2 ** 32;
+}
+function randomBytes(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (rnd() * 256) | 0;
+  return b;
+}
+
+interface Oracle {
+  digest: string;
+  tree: Uint8Array;
+  descriptor: Uint8Array;
+}
+function oracle(data: Uint8Array, alg: string, bs: number, salt: Uint8Array): Oracle {
+  const f = join(dir, 'in');
+  writeFileSync(f, data);
+  const args = ['digest', f, `--hash-alg=${alg}`, `--block-size=${bs}`, `--out-merkle-tree=${f}.tree`, `--out-descriptor=${f}.desc`];
+  if (salt.length) args.push(`--salt=${Buffer.from(salt).toString('hex')}`);
+  const out = execFileSync('fsverity', args, { encoding: 'utf8' });
+  return { digest: out.split(' ')[0]!, tree: readFileSync(`${f}.tree`), descriptor: readFileSync(`${f}.desc`) };
+}
+
+async function sealed(
+  device: BlockDevice,
+  data: Uint8Array,
+  fsBlock: number,
+  folio: number,
+  v: { hashAlgorithm: 'sha256' | 'sha512'; blockSize: number; salt: Uint8Array },
+  holeAt?: number,
+) {
+  const vol = await Volume.format(device, { blockSize: fsBlock, maxFolioSize: folio, cacheBytes: Math.max(4 * folio, 1 << 20) });
+  const f = await vol.create('f');
+  if (holeAt === undefined) {
+    await f.write(0, data);
+  } else {
+    // leave [holeAt, holeAt + 1 MiB) a hole of the extent map
+    await f.write(0, data.subarray(0, holeAt));
+    await f.write(holeAt + (1 << 20), data.subarray(holeAt + (1 << 20)));
+  }
+  await f.enableVerity(v);
+  return { vol, f };
+}
+
+const CASES: Array<[string, number, number, 'sha256' | 'sha512', number, number]> = [
+  // name, fs block, max folio, alg, merkle block, salt bytes
+  ['4K fs, 2M folios, sha256 4K', 4096, 2 << 20, 'sha256', 4096, 0],
+  ['512 fs, 4K folios, sha512 1K, salt 1', 512, 4096, 'sha512', 1024, 1],
+  ['64K fs, 64K folios, sha256 64K, salt 32', 65536, 65536, 'sha256', 65536, 32],
+  ['4K fs, 4K folios, sha256 16K (Merkle block larger than a folio)', 4096, 4096, 'sha256', 16384, 0],
+  ['1K fs, 64K folios, sha512 4K, salt 32', 1024, 65536, 'sha512', 4096, 32],
+];
+
+describe('fs-verity on the engine', () => {
+  for (const [name, fsb, folio, alg, mb, saltLen] of CASES) {
+    for (const size of [0, 1, mb, 3 * mb + 17, 300_000]) {
+      it(`${name}: ${size} bytes measure, tree and descriptor equal fsverity-utils`, async () => {
+        const data = randomBytes(size);
+        const salt = randomBytes(saltLen);
+        const dev = new MemoryDevice({ blockSize: 512, size: 64 << 20 });
+        const { vol, f } = await sealed(dev, data, fsb, folio, { hashAlgorithm: alg, blockSize: mb, salt });
+        const want = oracle(data, alg, mb, salt);
+        expect(f.isVerity).toBe(true);
+        expect((await f.measureVerity()).formatted).toBe(want.digest);
+        expect(Buffer.from(await f.readVerityMetadata('merkle_tree', 0, 1 << 30))).toEqual(Buffer.from(want.tree));
+        expect(Buffer.from(await f.readVerityMetadata('descriptor', 0, 4096))).toEqual(Buffer.from(want.descriptor));
+        // reopen: the seal persisted, reads verify, the digest is the same
+        await vol.close();
+        const again = await Volume.open(dev);
+        const g = await again.open('f');
+        expect(g.isVerity).toBe(true);
+        expect((await g.measureVerity()).formatted).toBe(want.digest);
+        expect(Buffer.from(await g.read(0, size + 10))).toEqual(Buffer.from(data));
+        await again.close();
+      });
+    }
+  }
+
+  it('a sparse file seals with holes hashed unread, and its zero tree blocks are not stored', async () => {
+    const size = 64 << 20;
+    const data = new Uint8Array(size);
+    data.set(randomBytes(1 << 20), 0);
+    data.set(randomBytes(1 << 20), size - (1 << 20));
+    const inner = new MemoryDevice({ blockSize: 4096, size: 128 << 20 });
+    const vol = await Volume.format(inner, { maxFolioSize: 2 << 20, cacheBytes: 16 << 20 });
+    const f = await vol.create('sparse');
+    await f.write(0, data.subarray(0, 1 << 20));
+    await f.write(size - (1 << 20), data.subarray(size - (1 << 20)));
+    await f.fsync();
+    await vol.close();
+    const faulty = new FaultyDevice(inner, { writeCache: false });
+    const v2 = await Volume.open(faulty);
+    const g = await v2.open('sparse');
+    faulty.resetStats();
+    await g.enableVerity();
+    // 2 MiB of data, the tree (~512 KiB) and some metadata: not 64 MiB
+    expect(faulty.stats.bytesRead).toBeLessThan(4 << 20);
+    const want = oracle(data, 'sha256', 4096, new Uint8Array(0));
+    expect((await g.measureVerity()).formatted).toBe(want.digest);
+    expect(Buffer.from(await g.readVerityMetadata('merkle_tree', 0, 1 << 30))).toEqual(Buffer.from(want.tree));
+    await v2.dropCaches();
+    expect(Buffer.from(await g.read(size / 2, 4096))).toEqual(Buffer.alloc(4096));
+    await v2.close();
+  });
+
+  it('refuses writes and truncates on a sealed file, a second seal, bad parameters and missing metadata', async () => {
+    const dev = new MemoryDevice({ blockSize: 4096, size: 16 << 20 });
+    const vol = await Volume.format(dev);
+    const f = await vol.create('f');
+    await expect(f.measureVerity()).rejects.toMatchObject({ code: 'ENODATA' });
+    await expect(f.readVerityMetadata('descriptor', 0, 10)).rejects.toMatchObject({ code: 'ENODATA' });
+    expect(() => f.enableVerity({ blockSize: 512 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => f.enableVerity({ blockSize: 3000 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => f.enableVerity({ salt: new Uint8Array(33) })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => f.enableVerity({ hashAlgorithm: 'md5' as 'sha256' })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    await f.write(0, randomBytes(10000));
+    await f.enableVerity();
+    await expect(f.enableVerity()).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(f.write(0, new Uint8Array(1))).rejects.toMatchObject({ code: 'EPERM' });
+    await expect(f.truncate(0)).rejects.toMatchObject({ code: 'EPERM' });
+    await expect(f.readVerityMetadata('signature', 0, 10)).rejects.toMatchObject({ code: 'ENODATA' });
+    expect(() => f.readVerityMetadata('nonsense' as 'descriptor', 0, 1)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect((await f.readVerityMetadata('descriptor', 250, 100)).length).toBe(6);
+    expect((await f.readVerityMetadata('descriptor', 300, 100)).length).toBe(0);
+    await vol.close();
+  });
+
+  it('enables are serialised by the volume: the second one finds the file sealed (EEXIST)', async () => {
+    const dev = new MemoryDevice({ blockSize: 4096, size: 64 << 20 });
+    const vol = await Volume.format(dev);
+    const f = await vol.create('f');
+    await f.write(0, randomBytes(8 << 20));
+    const first = f.enableVerity();
+    // Volume calls are serialised; the second sees the state the first left.
+    const second = f.enableVerity();
+    await first;
+    await expect(second).rejects.toMatchObject({ code: 'EEXIST' });
+    await vol.close();
+  });
+});
+
+describe('tampering', () => {
+  it('flipped bytes in the data, in every tree level and in the descriptor never yield wrong bytes', async () => {
+    const path = join(dir, 'tamper.img');
+    const fsb = 4096;
+    const size = 1536 * 1024 + 5000; // three levels with 1 KiB Merkle blocks (32 SHA-256 digests each)
+    const data = randomBytes(size);
+    let tree: Uint8Array;
+    let desc: Uint8Array;
+    {
+      const dev = await FileDevice.open(path, { blockSize: 4096, size: 32 << 20, create: true });
+      const vol = await Volume.format(dev, { blockSize: fsb, maxFolioSize: 65536, cacheBytes: 1 << 20 });
+      const f = await vol.create('t');
+      await f.write(0, data);
+      await f.enableVerity({ blockSize: 1024 });
+      tree = await f.readVerityMetadata('merkle_tree', 0, 1 << 30);
+      desc = await f.readVerityMetadata('descriptor', 0, 1 << 30);
+      await vol.close();
+      await dev.close();
+    }
+    const image = readFileSync(path);
+    // Find the file's data, tree and descriptor in the image by their bytes.
+    const dataAt = image.indexOf(Buffer.from(data.subarray(0, 64)));
+    const treeAt = image.indexOf(Buffer.from(tree.subarray(0, 64)));
+    const descAt = image.indexOf(Buffer.from(desc.subarray(0, 64)));
+    expect(Math.min(dataAt, treeAt, descAt)).toBeGreaterThan(0);
+    const spots: number[] = [];
+    for (let i = 0; i < 40; i++) spots.push(dataAt + Math.floor(rnd() * size));
+    // the root block, every level below it, each in several places
+    for (let off = 0; off < tree.length; off += 499) spots.push(treeAt + off);
+    // every field of the descriptor, and its size field at the end of its block
+    for (const off of [0, 1, 2, 3, 8, 15, 16, 40, 80, 90, 120, 200, 255, fsb - 4, fsb - 1]) spots.push(descAt + off);
+    let refused = 0;
+    for (const spot of spots) {
+      const bad = Buffer.from(image);
+      bad[spot] ^= 0x40;
+      writeFileSync(path, bad);
+      const dev = await FileDevice.open(path, { blockSize: 4096 });
+      let vol: Volume | undefined;
+      try {
+        vol = await Volume.open(dev);
+        const f = await vol.open('t');
+        for (let p = 0; p < size; p += 65536) {
+          try {
+            const got = await f.read(p, 65536);
+            expect(Buffer.from(got).equals(Buffer.from(data.subarray(p, p + 65536)))).toBe(true);
+          } catch (e) {
+            if (!isErrno(e)) throw e;
+            expect(['EIO', 'ERANGE', 'EINVAL', 'EFBIG']).toContain(e.code);
+            refused++;
+          }
+        }
+      } finally {
+        await vol?.close().catch(() => undefined);
+        await dev.close().catch(() => undefined);
+      }
+    }
+    // every metadata flip must be refused somewhere; data flips are refused at their block
+    expect(refused).toBeGreaterThanOrEqual(spots.length);
+    writeFileSync(path, image);
+  });
+
+  it('a refused block names the block, the level and both hashes, caches nothing, and good blocks still read', async () => {
+    const dev = new MemoryDevice({ blockSize: 4096, size: 16 << 20 });
+    const vol = await Volume.format(dev, { maxFolioSize: 4096, cacheBytes: 1 << 20 });
+    const f = await vol.create('x');
+    const data = randomBytes(40960);
+    await f.write(0, data);
+    await f.enableVerity();
+    await vol.dropCaches();
+    // corrupt data block 3 on the device
+    const whole = new Uint8Array(16 << 20);
+    await dev.read(0, whole);
+    const at = Buffer.from(whole).indexOf(Buffer.from(data.subarray(3 * 4096, 3 * 4096 + 64)));
+    whole[at + 100] ^= 1;
+    await dev.write(at, whole.subarray(at, at + 4096));
+    const err = await f.read(3 * 4096, 10).catch((e) => e);
+    expect(err.code).toBe('EIO');
+    expect(err.message).toMatch(/data block 3 .*expected sha256:[0-9a-f]{64}, got [0-9a-f]{64}/);
+    await expect(f.read(3 * 4096, 10)).rejects.toMatchObject({ code: 'EIO' });
+    expect(Buffer.from(await f.read(0, 4096))).toEqual(Buffer.from(data.subarray(0, 4096)));
+    expect(Buffer.from(await f.read(5 * 4096, 4096))).toEqual(Buffer.from(data.subarray(5 * 4096, 6 * 4096)));
+    await vol.close();
+  });
+});
+
+describe('failures while sealing', () => {
+  it('a write or flush failing at any step leaves the file as it was and writable', async () => {
+    const data = randomBytes(300_000);
+    // count the device operations of a clean run
+    const probe = new FaultyDevice(new MemoryDevice({ blockSize: 4096, size: 16 << 20 }), { writeCache: false });
+    const pv = await Volume.format(probe, { maxFolioSize: 65536, cacheBytes: 1 << 20 });
+    const pf = await pv.create('f');
+    await pf.write(0, data);
+    await pf.fsync();
+    const before = probe.ops.length;
+    await pf.enableVerity();
+    const steps = probe.ops.slice(before).filter((o) => o.op === 'write' || o.op === 'flush').length;
+    expect(steps).toBeGreaterThan(3);
+    const want = (await pf.measureVerity()).formatted;
+    for (let n = 1; n <= steps; n++) {
+      for (const op of ['write', 'flush'] as const) {
+        const dev = new FaultyDevice(new MemoryDevice({ blockSize: 4096, size: 16 << 20 }), { writeCache: false });
+        const vol = await Volume.format(dev, { maxFolioSize: 65536, cacheBytes: 1 << 20 });
+        const f = await vol.create('f');
+        await f.write(0, data);
+        await f.fsync();
+        const rule = dev.injectFault({ op, nth: n });
+        const r = await f.enableVerity().then(
+          () => 'ok',
+          (e) => e.code,
+        );
+        rule.remove();
+        if (r === 'ok') {
+          expect(f.isVerity).toBe(true);
+        } else {
+          expect(r).toBe('EIO');
+          expect(f.isVerity).toBe(false);
+          expect(f.size).toBe(data.length);
+          expect(Buffer.from(await f.read(0, data.length))).toEqual(Buffer.from(data));
+          await f.write(0, new Uint8Array([1]));
+          await f.write(0, data.subarray(0, 1));
+          await f.enableVerity();
+        }
+        expect((await f.measureVerity()).formatted).toBe(want);
+        await vol.close();
+      }
+    }
+  });
+});
