@@ -207,12 +207,4 @@ describe('iomap-verity', () => {
     expect(readFileSync(BIN, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
   });
 
-  it('demo digests a sample and explains it', () => {
-    const r = cli(['demo']);
-    expect(r.status).toBe(0);
-    expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/digest +sha256:[0-9a-f]{64}/);
-    expect(r.stdout).toMatch(/root hash/);
-    if (HAVE_FSVERITY) expect(r.stdout).toMatch(/fsverity-utils says sha256:[0-9a-f]{64}: the same digest/);
-  });
 });

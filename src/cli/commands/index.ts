@@ -8,4 +8,12 @@ import type { Command } from '../command.js';
 export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   digest: async () => (await import('./digest.js')).digestCommand,
   demo: async () => (await import('./demo.js')).demoCommand,
+  mkfs: async () => (await import('./image.js')).mkfsCommand,
+  put: async () => (await import('./image.js')).putCommand,
+  get: async () => (await import('./image.js')).getCommand,
+  ls: async () => (await import('./image.js')).lsCommand,
+  rm: async () => (await import('./image.js')).rmCommand,
+  enable: async () => (await import('./image.js')).enableCommand,
+  measure: async () => (await import('./image.js')).measureCommand,
+  dump: async () => (await import('./image.js')).dumpCommand,
 };
