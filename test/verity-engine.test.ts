@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FaultyDevice, FileDevice, MemoryDevice, Volume, isErrno } from '../src/index.js';
+import { FaultyDevice, FileDevice, MemoryDevice, Volume, fsverityDigest, isErrno } from '../src/index.js';
 import type { BlockDevice } from '../src/device/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iomap-verity-engine-'));
@@ -69,12 +69,22 @@ const CASES: Array<[string, number, number, 'sha256' | 'sha512', number, number]
 ];
 
 describe('fs-verity on the engine', () => {
+  // Every case on a MemoryDevice; the sizes around a Merkle block also on a
+  // real file through FileDevice.
+  const runs: Array<[string, number, 'memory' | 'file']> = [];
+  for (const [name, , , , mb] of CASES) {
+    for (const size of [0, 1, mb, 3 * mb + 17, 300_000]) runs.push([name, size, 'memory']);
+    for (const size of [mb, 3 * mb + 17]) runs.push([name, size, 'file']);
+  }
   for (const [name, fsb, folio, alg, mb, saltLen] of CASES) {
-    for (const size of [0, 1, mb, 3 * mb + 17, 300_000]) {
-      it(`${name}: ${size} bytes measure, tree and descriptor equal fsverity-utils`, async () => {
+    for (const [, size, kind] of runs.filter((r) => r[0] === name)) {
+      it(`${name}: ${size} bytes on a ${kind} device: measure, tree and descriptor equal fsverity-utils`, async () => {
         const data = randomBytes(size);
         const salt = randomBytes(saltLen);
-        const dev = new MemoryDevice({ blockSize: 512, size: 64 << 20 });
+        const dev: BlockDevice =
+          kind === 'memory'
+            ? new MemoryDevice({ blockSize: 512, size: 64 << 20 })
+            : await FileDevice.open(join(dir, `matrix-${fsb}-${mb}-${size}.img`), { blockSize: 512, size: 64 << 20, create: true });
         const { vol, f } = await sealed(dev, data, fsb, folio, { hashAlgorithm: alg, blockSize: mb, salt });
         const want = oracle(data, alg, mb, salt);
         expect(f.isVerity).toBe(true);
@@ -89,6 +99,7 @@ describe('fs-verity on the engine', () => {
         expect((await g.measureVerity()).formatted).toBe(want.digest);
         expect(Buffer.from(await g.read(0, size + 10))).toEqual(Buffer.from(data));
         await again.close();
+        await dev.close();
       });
     }
   }
@@ -216,6 +227,91 @@ describe('tampering', () => {
     expect(refused).toBeGreaterThanOrEqual(spots.length);
     writeFileSync(path, image);
   });
+
+  // Small files: every byte of every data block, of the Merkle tree and of
+  // the descriptor's block (its size field included) is flipped in turn.
+  const SMALL: Array<[string, number, 'sha256' | 'sha512', number]> = [
+    ['2000 bytes, sha256, no salt', 2000, 'sha256', 0],
+    ['1500 bytes, sha512, 5-byte salt', 1500, 'sha512', 5],
+  ];
+  for (const [name, size, alg, saltLen] of SMALL) {
+    it(`${name}: a flip of any byte of the data, the tree or the descriptor never yields wrong bytes`, async () => {
+      const fsb = 1024;
+      const data = randomBytes(size);
+      const salt = randomBytes(saltLen);
+      const dev = new MemoryDevice({ blockSize: 512, size: 1 << 20 });
+      {
+        const vol = await Volume.format(dev, { blockSize: fsb, maxFolioSize: 4096, cacheBytes: 1 << 20 });
+        const f = await vol.create('s');
+        await f.write(0, data);
+        await f.enableVerity({ hashAlgorithm: alg, blockSize: 1024, salt });
+        await vol.close();
+      }
+      const image = new Uint8Array(dev.size);
+      await dev.read(0, image);
+      const want = (await fsverityDigest(data, { hashAlgorithm: alg, blockSize: 1024, salt, merkleTree: true }));
+      const find = (needle: Uint8Array) => Buffer.from(image).indexOf(Buffer.from(needle));
+      const dataAt = find(data.subarray(0, 64));
+      const treeAt = find(want.merkleTree!.subarray(0, 64));
+      const descAt = find(want.descriptor.subarray(0, 64));
+      expect(Math.min(dataAt, treeAt, descAt)).toBeGreaterThan(0);
+      // whole filesystem blocks: the tail of the last data block past EOF, the
+      // tree block's padding, the descriptor, its padding and its size field
+      const ranges: Array<[number, number]> = [
+        [dataAt, Math.ceil(size / fsb) * fsb],
+        [treeAt, 1024],
+        [descAt, fsb],
+      ];
+      const counts = { intact: 0, refusedAtOpen: 0, refusedRead: 0 };
+      // Only bytes no hash covers may change without a refusal: the last data
+      // block past EOF (read as zeros) and the descriptor block between the
+      // 256-byte descriptor and the size field at its end. And the salt size:
+      // fs-verity pads the salt with zeros to the hash's block size, so a
+      // salt grown by zero bytes hashes every block the same (the file digest
+      // changes, the data read does not).
+      const mayPass = (spot: number) =>
+        (spot >= dataAt + size && spot < treeAt) || (spot >= descAt + 256 && spot < descAt + fsb - 4) || (saltLen > 0 && spot === descAt + 3);
+      const passed: number[] = [];
+      const block = new Uint8Array(512);
+      for (const [start, len] of ranges) {
+        for (let spot = start; spot < start + len; spot++) {
+          const at = spot - (spot % 512);
+          block.set(image.subarray(at, at + 512));
+          block[spot - at]! ^= 0x10;
+          await dev.write(at, block);
+          const vol = await Volume.open(dev, { maxFolioSize: 4096, cacheBytes: 1 << 20 });
+          try {
+            const f = await vol.open('s');
+            let got: Uint8Array | undefined;
+            try {
+              got = await f.read(0, size + 1);
+            } catch (e) {
+              if (!isErrno(e)) throw e;
+              expect(['EIO', 'ERANGE', 'EINVAL', 'EFBIG']).toContain(e.code);
+            }
+            if (got === undefined) counts.refusedRead++;
+            else {
+              // a read that succeeds returns exactly the sealed bytes
+              if (!Buffer.from(got).equals(Buffer.from(data))) throw new Error(`flip at image byte ${spot} read back wrong bytes`);
+              counts.intact++;
+              mayPass(spot) || passed.push(spot);
+            }
+          } catch (e) {
+            if (!isErrno(e)) throw e;
+            counts.refusedAtOpen++;
+          } finally {
+            await vol.close();
+          }
+          await dev.write(at, image.subarray(at, at + 512));
+        }
+      }
+      expect(passed).toEqual([]);
+      expect(counts.refusedRead + counts.refusedAtOpen).toBeGreaterThanOrEqual(size + 1024 + 256 + 4 - (saltLen > 0 ? 1 : 0));
+      const back = await Volume.open(dev);
+      expect(Buffer.from(await (await back.open('s')).read(0, size))).toEqual(Buffer.from(data));
+      await back.close();
+    });
+  }
 
   it('a refused block names the block, the level and both hashes, caches nothing, and good blocks still read', async () => {
     const dev = new MemoryDevice({ blockSize: 4096, size: 16 << 20 });
