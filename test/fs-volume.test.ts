@@ -132,6 +132,12 @@ describe('File arguments', () => {
     expect((await f.read(5, 100)).length).toBe(5);
     expect((await f.read(10, 100)).length).toBe(0);
     expect((await f.read(1e15, 100)).length).toBe(0);
+    const dst = new Uint8Array(100);
+    expect(await f.readInto(5, dst)).toBe(5);
+    expect([...dst.subarray(0, 6)]).toEqual([...bytes(10, 3).subarray(5), 0]);
+    expect(await f.readInto(10, dst)).toBe(0);
+    await expectErr(() => f.readInto(-1, dst), 'EINVAL');
+    await expectErr(() => f.readInto(0, [1, 2] as unknown as Uint8Array), 'EINVAL');
   });
 
   it('a removed file gets ENOENT from every call', async () => {

@@ -331,6 +331,7 @@ describe('tampering', () => {
     expect(err.code).toBe('EIO');
     expect(err.message).toMatch(/data block 3 .*expected sha256:[0-9a-f]{64}, got [0-9a-f]{64}/);
     await expect(f.read(3 * 4096, 10)).rejects.toMatchObject({ code: 'EIO' });
+    await expect(f.readInto(2 * 4096, new Uint8Array(8192))).rejects.toMatchObject({ code: 'EIO' });
     expect(Buffer.from(await f.read(0, 4096))).toEqual(Buffer.from(data.subarray(0, 4096)));
     expect(Buffer.from(await f.read(5 * 4096, 4096))).toEqual(Buffer.from(data.subarray(5 * 4096, 6 * 4096)));
     await vol.close();

@@ -36,6 +36,8 @@ interface SealedState {
   readonly descriptorBytes: Uint8Array;
   readonly descriptor: VerityDescriptor;
   readonly verifier: MerkleVerifier;
+  /** The read hook, made once per sealed inode. */
+  hook?: IomapVerifyHook;
 }
 
 const sealed = new WeakMap<Inode, SealedState>();
@@ -164,25 +166,33 @@ async function readDirect(volume: Volume, inode: Inode, pos: number, out: Uint8A
  * (they are never returned).
  */
 export async function verityReadHook(volume: Volume, inode: Inode): Promise<IomapVerifyHook> {
-  const { verifier } = await sealedState(volume, inode);
+  const state = await sealedState(volume, inode);
+  const { verifier } = state;
   const wasm = inode.mapping.cache.wasm;
-  return async (_ino, r: IomapFilledRange) => {
+  return (state.hook ??= async (_ino, r: IomapFilledRange) => {
     if (r.iomapFlags & IOMAP_F_FSVERITY) return;
     const size = inode.size;
     const start = r.pos;
     const end = Math.min(r.pos + r.length, size);
     if (end <= start) return;
-    const bytes = wasm.bytes(r.ptr, end - start).slice();
     const mb = verifier.tree.blockSize;
     const first = Math.floor(start / mb);
     const last = Math.ceil(end / mb);
+    if (start === first * mb && last * mb - start <= r.length) {
+      // The range holds whole Merkle blocks: hash them where they are. The
+      // folio past EOF is zeroed first, as the kernel zeroes a page past
+      // i_size, so the last block hashes as fs-verity pads it.
+      if (last * mb > end) wasm.bytes(r.ptr + (end - start), last * mb - end).fill(0);
+      if (await verifier.verifyDataAt(wasm, r.ptr, first, last - first)) return;
+    }
+    const bytes = wasm.bytes(r.ptr, end - start).slice();
     const whole = new Uint8Array((last - first) * mb);
     if (first * mb < start) await readDirect(volume, inode, first * mb, whole.subarray(0, start - first * mb));
     whole.set(bytes, start - first * mb);
     const tailEnd = Math.min(last * mb, size);
     if (end < tailEnd) await readDirect(volume, inode, end, whole.subarray(end - first * mb, tailEnd - first * mb));
     await verifier.verifyData(first, whole);
-  };
+  });
 }
 
 export interface VerityMeasurement {

@@ -28,6 +28,12 @@ export interface IomapReadOptions {
    * mappings carry IOMAP_F_FSVERITY, and reads are not clamped to i_size.
    */
   metadata?: boolean;
+  /**
+   * Copy into this array instead of a new one (it must hold the bytes
+   * read); the result is a view of its start. Streaming readers reuse one
+   * buffer this way.
+   */
+  into?: Uint8Array;
 }
 
 function fx(inode: IomapInode): FolioExports {
@@ -324,13 +330,18 @@ export async function iomapReadahead(
   }
 }
 
+/** Whether a cache hit on page `index` is the marker that starts the next readahead window early. */
+function raMarkerHit(inode: IomapInode, index: number): boolean {
+  const ra = inode.mapping.ra;
+  return ra.asyncSize !== 0 && index === ra.start + ra.size - ra.asyncSize;
+}
+
 /** The readahead decision for a read of pages [index, index+req) (page_cache_sync/async_ra). */
 async function ondemandReadahead(inode: IomapInode, index: number, req: number, hit: boolean, ops: IomapOps, opts: IomapReadOptions) {
   const ra = inode.mapping.ra;
   const max = raMaxPages(inode, req);
   if (hit) {
-    // Only the marker page of the current window starts the next one early.
-    if (ra.asyncSize === 0 || index !== ra.start + ra.size - ra.asyncSize) return;
+    if (!raMarkerHit(inode, index)) return;
     ra.start += ra.size;
     ra.size = nextRaSize(ra.size, max);
     ra.asyncSize = ra.size;
@@ -375,7 +386,10 @@ export async function iomapBufferedRead(
     throw fail('EINVAL', `read of ${len} bytes at ${pos}: offset and length must be non-negative integers below 2^53`);
   const end = opts.metadata ? pos + len : Math.min(pos + len, inode.size);
   if (end <= pos) return new Uint8Array(0);
-  const out = new Uint8Array(end - pos);
+  if (opts.into !== undefined && opts.into.length < end - pos) {
+    throw fail('EINVAL', `read of ${end - pos} bytes into an array of ${opts.into.length}`);
+  }
+  const out = opts.into !== undefined ? opts.into.subarray(0, end - pos) : new Uint8Array(end - pos);
   const m = inode.mapping;
   const wasm = m.cache.wasm;
   const lastIndex = Math.ceil(end / PAGE_SIZE);
@@ -383,7 +397,9 @@ export async function iomapBufferedRead(
   while (p < end) {
     const idx = Math.floor(p / PAGE_SIZE);
     let f = m.findFolio(idx);
-    await ondemandReadahead(inode, idx, lastIndex - idx, f !== undefined, ops, opts);
+    // A hit needs readahead only at the window's marker page: most cached
+    // reads go straight to the copy without waiting on anything.
+    if (f === undefined || raMarkerHit(inode, idx)) await ondemandReadahead(inode, idx, lastIndex - idx, f !== undefined, ops, opts);
     if (!f) f = await m.getFolio(idx, (lastIndex - idx) * PAGE_SIZE);
     try {
       const n = Math.min(end, f.pos + f.size) - p;

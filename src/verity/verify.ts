@@ -21,6 +21,7 @@ import { toHex, type VerityDescriptor } from './descriptor.js';
 import { createBlockHasher, type BlockHasher } from './hash-algs.js';
 import { computeMerkleTreeParams, type MerkleTreeParams } from './params.js';
 import type { VerityOps } from './verity-ops.js';
+import type { Wasm } from '../wasm/index.js';
 
 /** Bytes of verified tree blocks a verifier keeps. */
 const VERIFIED_CACHE_BYTES = 8 << 20;
@@ -131,18 +132,41 @@ export class MerkleVerifier {
     return block;
   }
 
+  private checkBlocks(first: number, count: number): void {
+    if (!Number.isInteger(count) || first < 0 || first + count > this.tree.dataBlocks) {
+      throw fail('EINVAL', `fs-verity: data blocks ${first}..${first + count} are outside the ${this.tree.dataBlocks} blocks of ${this.what}`);
+    }
+  }
+
   /**
    * Verify `count` data blocks from data block `first`: `data` holds them
    * back to back, the last one zero-padded past the data size. EIO naming
    * the block, the level and both hashes on a mismatch.
    */
   async verifyData(first: number, data: Uint8Array, count = data.length / this.tree.blockSize): Promise<void> {
-    const t = this.tree;
-    if (!Number.isInteger(count) || first < 0 || first + count > t.dataBlocks) {
-      throw fail('EINVAL', `fs-verity: data blocks ${first}..${first + count} are outside the ${t.dataBlocks} blocks of ${this.what}`);
-    }
-    const digests = new Uint8Array(count * t.digestSize);
+    this.checkBlocks(first, count);
+    const digests = new Uint8Array(count * this.tree.digestSize);
     this.hasher.hashBlocks(data, count, digests, 0);
+    await this.checkDigests(first, count, digests);
+  }
+
+  /**
+   * As `verifyData`, for blocks that sit back to back in `wasm`'s memory at
+   * `ptr` (a folio being filled): they are hashed in place, without a copy.
+   * False, with nothing checked, when this verifier's hasher cannot hash in
+   * that memory; the caller then copies them out for `verifyData`.
+   */
+  async verifyDataAt(wasm: Wasm, ptr: number, first: number, count: number): Promise<boolean> {
+    this.checkBlocks(first, count);
+    const digests = new Uint8Array(count * this.tree.digestSize);
+    if (this.hasher.hashBlocksAt?.(wasm, ptr, count, digests, 0) !== true) return false;
+    await this.checkDigests(first, count, digests);
+    return true;
+  }
+
+  /** Compare the digests of data blocks first.. with their level-0 entries. */
+  private async checkDigests(first: number, count: number, digests: Uint8Array): Promise<void> {
+    const t = this.tree;
     for (let j = 0; j < count; j++) {
       const b = first + j;
       const actual = digests.subarray(j * t.digestSize, (j + 1) * t.digestSize);
