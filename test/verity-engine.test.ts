@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FaultyDevice, FileDevice, MemoryDevice, Volume, fsverityDigest, isErrno } from '../src/index.js';
 import type { BlockDevice } from '../src/device/index.js';
+import { leafHashPool } from '../src/verity/pool.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iomap-verity-engine-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -165,6 +166,49 @@ describe('fs-verity on the engine', () => {
     await expect(second).rejects.toMatchObject({ code: 'EEXIST' });
     await vol.close();
   });
+});
+
+describe('sealing on the worker pool', () => {
+  // A FileDevice lets the workers read written extents straight from the
+  // image: runs of whole Merkle blocks inside one extent go to the pool,
+  // the blocks that straddle extents or EOF and the holes stay on this thread.
+  const LAYOUTS: Array<[string, number, number]> = [
+    // name, fs block, Merkle block
+    ['1K fs blocks, 4K Merkle blocks', 1024, 4096],
+    ['64K fs blocks, 4K Merkle blocks', 65536, 4096],
+    ['4K fs blocks, 64K Merkle blocks', 4096, 65536],
+  ];
+  for (const [name, fsb, mb] of LAYOUTS) {
+    it(`${name}: extents, holes and a partial tail hash on the workers to fsverity-utils' tree`, async () => {
+      process.env.IOMAP_VERITY_THREADS = '2';
+      const pool = (await leafHashPool())!;
+      expect(pool).toBeDefined();
+      // data | hole | data starting off a Merkle boundary | hole | partial tail
+      const size = 29 * 1024 * 1024 + 1234;
+      const data = new Uint8Array(size);
+      const runs: Array<[number, number]> = [
+        [0, 9 << 20],
+        [(12 << 20) + 3 * fsb + 100, 5 << 20],
+        [(24 << 20) + 7, size - (24 << 20) - 7],
+      ];
+      for (const [at, len] of runs) data.set(randomBytes(len), at);
+      const path = join(dir, `pool-${fsb}-${mb}.img`);
+      const dev = await FileDevice.open(path, { blockSize: 512, size: 64 << 20, create: true });
+      const vol = await Volume.format(dev, { blockSize: fsb, maxFolioSize: Math.max(fsb, 65536), cacheBytes: 8 << 20 });
+      const f = await vol.create('p');
+      for (const [at, len] of runs) await f.write(at, data.subarray(at, at + len));
+      const jobs = pool.jobsDone;
+      await f.enableVerity({ blockSize: mb, salt: new Uint8Array([1, 2, 3]) });
+      expect(pool.jobsDone - jobs).toBeGreaterThanOrEqual(4);
+      const want = oracle(data, 'sha256', mb, new Uint8Array([1, 2, 3]));
+      expect((await f.measureVerity()).formatted).toBe(want.digest);
+      expect(Buffer.from(await f.readVerityMetadata('merkle_tree', 0, 1 << 30)).equals(Buffer.from(want.tree))).toBe(true);
+      await vol.dropCaches();
+      expect(Buffer.from(await f.read(0, size)).equals(Buffer.from(data))).toBe(true);
+      await vol.close();
+      await dev.close();
+    });
+  }
 });
 
 describe('tampering', () => {

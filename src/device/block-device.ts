@@ -102,6 +102,17 @@ export abstract class BlockDevice {
     return this.isClosed;
   }
 
+  /**
+   * A file descriptor from which the device's bytes can be read at their
+   * own offsets, by worker threads of this process (FileDevice); undefined
+   * for devices without one, and for wrappers such as FaultyDevice, whose
+   * faults must not be bypassed.
+   * @internal
+   */
+  get readFd(): number | undefined {
+    return undefined;
+  }
+
   /** Zeroes the traffic counters. */
   resetStats(): void {
     Object.assign(this.stats, emptyStats());

@@ -120,6 +120,11 @@ export class FileDevice extends BlockDevice {
     }
   }
 
+  /** @internal */
+  override get readFd(): number | undefined {
+    return this.closed ? undefined : this.fd;
+  }
+
   protected async _read(offset: number, dst: Uint8Array): Promise<void> {
     let done = 0;
     while (done < dst.byteLength) {

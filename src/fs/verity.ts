@@ -27,6 +27,8 @@ import { locateDescriptor } from '../verity/layout.js';
 import type { VerityParams } from '../verity/params.js';
 import type { VerityOps } from '../verity/verity-ops.js';
 import { MerkleVerifier } from '../verity/verify.js';
+import { feedLeavesFromPool, type LeafDigestSink } from '../verity/pool-feed.js';
+import { leafHashPool, startedLeafHashPool, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool } from '../verity/pool.js';
 import { dropVerityMetadata, writebackInode } from './engine.js';
 import type { Inode } from './inode.js';
 import type { Volume } from './volume.js';
@@ -61,24 +63,92 @@ function verityOps(volume: Volume, inode: Inode): VerityOps {
   };
 }
 
-/** Feed the file's data to the builder: ranges without written blocks are holes, hashed as zero blocks unread. */
+/** What the feed needs of a builder (MerkleTreeBuilder has all of it). */
+interface TreeFeedSink extends LeafDigestSink {
+  readonly params: VerityParams;
+  addBlocks(d: Uint8Array): Promise<void>;
+}
+
+/**
+ * Written data at least this large is hashed on the worker pool when it is
+ * not running yet (a cold pool costs tens of milliseconds to boot); a
+ * running pool takes anything from POOL_USE_BYTES.
+ */
+const POOL_START_BYTES = 64 << 20;
+const POOL_USE_BYTES = 8 << 20;
+
+/**
+ * The worker pool and the device's descriptor, when sealing should hash
+ * written extents there: SHA-256 at a block size the pool takes, a device
+ * whose bytes workers can read (a FileDevice, after the writeback and flush
+ * that start sealing), and enough written data to pay for it.
+ */
+async function sealPool(volume: Volume, inode: Inode, params: VerityParams): Promise<{ pool: LeafHashPool; fd: number } | undefined> {
+  const fd = volume.device.readFd;
+  const mb = params.blockSize;
+  if (fd === undefined || params.algorithm.name !== 'sha256' || mb < POOL_MIN_BLOCK_SIZE || mb > POOL_MAX_BLOCK_SIZE) return undefined;
+  const written = inode.extents.extents().reduce((n, e) => n + (e.state === 'written' ? e.blocks * inode.blockSize : 0), 0);
+  let pool = startedLeafHashPool();
+  if (!pool && written >= POOL_START_BYTES) pool = await leafHashPool();
+  // Jobs submitted before the workers have booted wait in the pool's queue.
+  if (!pool || written < POOL_USE_BYTES) return undefined;
+  return { pool, fd };
+}
+
+/**
+ * Feed the file's data to the builder in order. Ranges without written
+ * blocks are holes, hashed as zero blocks unread. With the worker pool,
+ * runs of whole Merkle blocks inside one written extent are read and hashed
+ * by the workers straight from the device; the rest (and everything without
+ * a pool) is read through the engine on this thread.
+ */
 function feedData(volume: Volume, inode: Inode) {
-  return async (builder: { addBlocks(d: Uint8Array): Promise<void>; addZeroBlocks(n: number): Promise<void> }) => {
+  return async (builder: TreeFeedSink) => {
     const size = inode.size;
     const bs = inode.blockSize;
-    const m = builder as unknown as { params: VerityParams };
-    const mb = m.params.blockSize;
+    const params = builder.params;
+    const mb = params.blockSize;
     const chunk = Math.max(BUILD_CHUNK, mb, bs);
-    for (let pos = 0; pos < size; pos += chunk) {
-      const len = Math.min(chunk, size - pos);
+    const wholeBlocks = Math.floor(size / mb);
+    const direct = await sealPool(volume, inode, params);
+    // One buffer for every step: the builder copies what it keeps.
+    let buf: Uint8Array | undefined;
+    for (let pos = 0; pos < size; ) {
+      let len = Math.min(chunk, size - pos);
+      if (direct) {
+        const found = inode.extents.lookup(Math.floor(pos / bs));
+        if (found.kind === 'extent' && found.extent.state === 'written') {
+          const e = found.extent;
+          const runEnd = Math.min(Math.floor(((e.fileBlock + e.blocks) * bs) / mb), wholeBlocks);
+          const first = pos / mb;
+          if (runEnd > first) {
+            const at = e.devBlock * bs + (pos - e.fileBlock * bs);
+            await feedLeavesFromPool(direct.pool, direct.fd, first, runEnd, mb, params.salt, builder, undefined, at);
+            pos = runEnd * mb;
+            continue;
+          }
+          // The extent ends inside this Merkle block (or it is the last,
+          // partial one): read just this block here.
+          len = Math.min(len, mb);
+        } else {
+          // Stop this step at the Merkle block where the next written extent starts.
+          const next = inode.extents.range(Math.floor(pos / bs), Math.ceil((pos + len) / bs)).find((x) => x.state === 'written');
+          if (next) {
+            const cut = Math.ceil((next.fileBlock * bs) / mb) * mb;
+            if (cut > pos) len = Math.min(len, cut - pos);
+          }
+        }
+      }
       const written = inode.extents
         .range(Math.floor(pos / bs), Math.ceil((pos + len) / bs))
         .some((e) => e.state !== 'unwritten');
       if (!written && len % mb === 0) {
         await builder.addZeroBlocks(len / mb);
       } else {
-        await builder.addBlocks(await iomapBufferedRead(inode, pos, len, volume.ops));
+        buf ??= new Uint8Array(chunk);
+        await builder.addBlocks(await iomapBufferedRead(inode, pos, len, volume.ops, { into: buf }));
       }
+      pos += len;
     }
   };
 }
