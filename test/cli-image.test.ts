@@ -1,7 +1,7 @@
 // The volume-image command line and the demo, run as the package's bin and
 // compared with fsverity-utils.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -75,6 +75,26 @@ describe('image commands', () => {
     const junk = cli(['ls', 'junk.img']);
     expect(junk.status).toBe(1);
     expect(junk.err).toMatch(/ERROR: .*\((EINVAL|EIO)\)/);
+  });
+});
+
+describe('progress', () => {
+  it.runIf(existsSync('/usr/bin/script'))('put, enable and get draw a bar on a terminal for a file over 256 MiB, and nothing in a pipe', () => {
+    const big = join(dir, 'big.bin');
+    writeFileSync(big, Buffer.from('not all zeros'));
+    truncateSync(big, 300 << 20);
+    expect(cli(['mkfs', 'p.img', '--size=512M']).status).toBe(0);
+    for (const cmd of ['put p.img big big.bin', 'enable p.img big', 'get p.img big big.out']) {
+      const r = spawnSync('/usr/bin/script', ['-qfec', `${process.execPath} ${BIN} ${cmd}`, '/dev/null'], { cwd: dir, encoding: 'utf8' });
+      expect(r.status, cmd).toBe(0);
+      expect(r.stdout, cmd).toMatch(/\[#*\.*\] +\d+% /);
+      expect(r.stdout, cmd).toMatch(/100%/);
+    }
+    expect(Buffer.compare(readFileSync(join(dir, 'big.out')), readFileSync(big))).toBe(0);
+    const piped = cli(['get', 'p.img', 'big', 'big.out2']);
+    expect(piped.status).toBe(0);
+    expect(piped.err).toBe('');
+    rmSync(join(dir, 'p.img'));
   });
 });
 

@@ -142,6 +142,7 @@ describe('fs-verity on the engine', () => {
     expect(() => f.enableVerity({ blockSize: 3000 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     expect(() => f.enableVerity({ salt: new Uint8Array(33) })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     expect(() => f.enableVerity({ hashAlgorithm: 'md5' as 'sha256' })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => f.enableVerity({ onProgress: 5 as unknown as () => void })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     await f.write(0, randomBytes(10000));
     await f.enableVerity();
     await expect(f.enableVerity()).rejects.toMatchObject({ code: 'EEXIST' });
@@ -198,7 +199,13 @@ describe('sealing on the worker pool', () => {
       const f = await vol.create('p');
       for (const [at, len] of runs) await f.write(at, data.subarray(at, at + len));
       const jobs = pool.jobsDone;
-      await f.enableVerity({ blockSize: mb, salt: new Uint8Array([1, 2, 3]) });
+      const reports: number[] = [];
+      await f.enableVerity({ blockSize: mb, salt: new Uint8Array([1, 2, 3]), onProgress: (done, total) => reports.push(done, total) });
+      // progress: rising, ending at the size
+      const dones = reports.filter((_, i) => i % 2 === 0);
+      expect(reports.filter((_, i) => i % 2 === 1).every((t) => t === size)).toBe(true);
+      expect(dones.every((d, i) => i === 0 || d >= dones[i - 1]!)).toBe(true);
+      expect(dones[dones.length - 1]).toBe(size);
       expect(pool.jobsDone - jobs).toBeGreaterThanOrEqual(4);
       const want = oracle(data, 'sha256', mb, new Uint8Array([1, 2, 3]));
       expect((await f.measureVerity()).formatted).toBe(want.digest);

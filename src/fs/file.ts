@@ -23,6 +23,12 @@ import {
   type VerityMetadataType,
 } from './verity.js';
 
+/** Options of `File.enableVerity`: the fs-verity parameters, and progress reports. */
+export interface EnableVerityOptions extends VerityParamsOptions {
+  /** Called as the data is hashed, with the bytes of the file done so far and its size. */
+  onProgress?: (bytesDone: number, totalBytes: number) => void;
+}
+
 export interface AllocateOptions {
   /** Keep the file size even when the range reaches past EOF (fallocate's FALLOC_FL_KEEP_SIZE). Default false. */
   keepSize?: boolean;
@@ -205,9 +211,11 @@ export class File {
    * EINVAL. EEXIST when already sealed, EBUSY while another enable runs;
    * after any failure the file is as it was, and still writable.
    */
-  enableVerity(opts: VerityParamsOptions = {}): Promise<void> {
+  enableVerity(opts: EnableVerityOptions = {}): Promise<void> {
     const params = validateSealParams(opts);
-    return this.volume.run(async () => enableVerity(this.volume, this.alive(), params));
+    const onProgress = opts.onProgress;
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw fail('EINVAL', 'onProgress must be a function');
+    return this.volume.run(async () => enableVerity(this.volume, this.alive(), params, onProgress));
   }
 
   /** The fs-verity file digest (FS_IOC_MEASURE_VERITY), from the descriptor. ENODATA when not sealed. */

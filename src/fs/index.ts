@@ -7,7 +7,7 @@ export { Volume } from './volume.js';
 export type { VolumeFormatOptions, VolumeOpenOptions, VolumeSpace } from './volume.js';
 export type { VerityMeasurement, VerityMetadataType } from './verity.js';
 export { File } from './file.js';
-export type { AllocateOptions } from './file.js';
+export type { AllocateOptions, EnableVerityOptions } from './file.js';
 export { MemoryMetaStore } from './meta-store.js';
 export type { MetaStore } from './meta-store.js';
 export { ExtentMap } from './extent-map.js';

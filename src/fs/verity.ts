@@ -102,7 +102,7 @@ async function sealPool(volume: Volume, inode: Inode, params: VerityParams): Pro
  * by the workers straight from the device; the rest (and everything without
  * a pool) is read through the engine on this thread.
  */
-function feedData(volume: Volume, inode: Inode) {
+function feedData(volume: Volume, inode: Inode, onProgress?: (bytesDone: number, totalBytes: number) => void) {
   return async (builder: TreeFeedSink) => {
     const size = inode.size;
     const bs = inode.blockSize;
@@ -123,7 +123,8 @@ function feedData(volume: Volume, inode: Inode) {
           const first = pos / mb;
           if (runEnd > first) {
             const at = e.devBlock * bs + (pos - e.fileBlock * bs);
-            await feedLeavesFromPool(direct.pool, direct.fd, first, runEnd, mb, params.salt, builder, undefined, at);
+            const report = onProgress && ((done: number) => onProgress(done, size));
+            await feedLeavesFromPool(direct.pool, direct.fd, first, runEnd, mb, params.salt, builder, report, at);
             pos = runEnd * mb;
             continue;
           }
@@ -149,12 +150,18 @@ function feedData(volume: Volume, inode: Inode) {
         await builder.addBlocks(await iomapBufferedRead(inode, pos, len, volume.ops, { into: buf }));
       }
       pos += len;
+      onProgress?.(pos, size);
     }
   };
 }
 
 /** Seal `inode` with fs-verity. `params` are checked (validateSealParams). */
-export async function enableVerity(volume: Volume, inode: Inode, params: VerityParams): Promise<void> {
+export async function enableVerity(
+  volume: Volume,
+  inode: Inode,
+  params: VerityParams,
+  onProgress?: (bytesDone: number, totalBytes: number) => void,
+): Promise<void> {
   if (inode.verity === 'sealed') throw fail('EEXIST', `${label(inode)} is already sealed with fs-verity`);
   if (inode.verity === 'building') throw fail('EBUSY', `fs-verity is already being enabled on ${label(inode)}`);
   await writebackInode(volume, inode);
@@ -163,7 +170,7 @@ export async function enableVerity(volume: Volume, inode: Inode, params: VerityP
   try {
     await dropVerityMetadata(volume, inode);
     const ops = verityOps(volume, inode);
-    await buildVerityMetadata(params, inode.size, inode.blockSize, ops, feedData(volume, inode));
+    await buildVerityMetadata(params, inode.size, inode.blockSize, ops, feedData(volume, inode, onProgress));
     await writebackInode(volume, inode);
     await volume.device.flush();
     inode.verity = 'sealed';

@@ -188,7 +188,9 @@ export const enableCommand = command(
     return guarded(io, () =>
       withVolume(operands[0]!, async (vol) => {
         const f = await vol.open(operands[1]!);
-        await f.enableVerity({ hashAlgorithm: alg, blockSize, salt });
+        const bar = createProgress(io, `sealing ${operands[1]!}`, f.size);
+        await f.enableVerity({ hashAlgorithm: alg, blockSize, salt, onProgress: (done, total) => bar?.update(done, total) });
+        bar?.done();
       }),
     );
   },
