@@ -155,16 +155,22 @@ describe('fs-verity on the engine', () => {
     await vol.close();
   });
 
-  it('enables are serialised by the volume: the second one finds the file sealed (EEXIST)', async () => {
+  it('a second enable while one is under way gets EBUSY, from another File too; after it, EEXIST', async () => {
     const dev = new MemoryDevice({ blockSize: 4096, size: 64 << 20 });
     const vol = await Volume.format(dev);
     const f = await vol.create('f');
     await f.write(0, randomBytes(8 << 20));
+    const other = await vol.open('f');
     const first = f.enableVerity();
-    // Volume calls are serialised; the second sees the state the first left.
     const second = f.enableVerity();
+    const third = other.enableVerity();
+    await expect(second).rejects.toMatchObject({ code: 'EBUSY' });
+    await expect(third).rejects.toMatchObject({ code: 'EBUSY' });
     await first;
-    await expect(second).rejects.toMatchObject({ code: 'EEXIST' });
+    expect(f.isVerity).toBe(true);
+    await expect(f.enableVerity()).rejects.toMatchObject({ code: 'EEXIST' });
+    // a failed enable clears the mark too: the next one is not EBUSY
+    await expect(f.enableVerity()).rejects.toMatchObject({ code: 'EEXIST' });
     await vol.close();
   });
 });

@@ -215,7 +215,14 @@ export class File {
     const params = validateSealParams(opts);
     const onProgress = opts.onProgress;
     if (onProgress !== undefined && typeof onProgress !== 'function') throw fail('EINVAL', 'onProgress must be a function');
-    return this.volume.run(async () => enableVerity(this.volume, this.alive(), params, onProgress));
+    const inode = this.inode;
+    // As FS_IOC_ENABLE_VERITY: a second enable while one is under way is
+    // refused at once rather than queued behind it.
+    if (inode.enablePending) return Promise.reject(fail('EBUSY', `fs-verity is already being enabled on file ${JSON.stringify(inode.name)}`));
+    inode.enablePending = true;
+    return this.volume.run(async () => enableVerity(this.volume, this.alive(), params, onProgress)).finally(() => {
+      inode.enablePending = false;
+    });
   }
 
   /** The fs-verity file digest (FS_IOC_MEASURE_VERITY), from the descriptor. ENODATA when not sealed. */

@@ -39,6 +39,8 @@ export class Inode implements IomapInode {
   readonly extents: ExtentMap;
   /** Set by `Volume.remove`: every later operation through a `File` gets ENOENT. */
   removed = false;
+  /** An enableVerity call is queued or running (a second one gets EBUSY). */
+  enablePending = false;
   /** Size or extents changed since the last commit. */
   metaDirty = false;
 
