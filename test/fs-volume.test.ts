@@ -73,6 +73,16 @@ describe('Volume namespace', () => {
     await expectErr(Volume.format(dev, { blockSize: 65536, maxFolioSize: 4096 }), 'EINVAL', /smaller than the block size/);
     await expectErr(Volume.format(dev, { maxFolioSize: 4 << 20 }), 'EINVAL', /maxFolioSize/);
     await expectErr(Volume.format(dev, { cacheBytes: 1000 }), 'EINVAL', /cacheBytes/);
+    // Something that is not a volume, or one whose superblocks were both
+    // overwritten: refused without advice to format over it.
+    const junk = new MemoryDevice({ blockSize: 4096, size: 1 << 20 });
+    await junk.write(0, new Uint8Array(4096).fill(0x5a));
+    await junk.write(65536, new Uint8Array(4096).fill(0x5a));
+    let err: unknown;
+    await Volume.open(junk).catch((e) => (err = e));
+    expect(isErrno(err, 'EINVAL')).toBe(true);
+    expect((err as Error).message).toMatch(/both superblocks are damaged/);
+    expect((err as Error).message).not.toMatch(/format it first/);
   });
 
   it('after close: EBADF, and the data is there on reopen', async () => {

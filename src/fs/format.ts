@@ -589,8 +589,16 @@ export async function load(device: BlockDevice): Promise<LoadResult> {
   const best = valid[0];
   if (best === undefined) {
     const reasons = results as string[];
-    if (reasons.every((r) => r === EMPTY_SLOT || r === 'no superblock magic' || r === 'slot is past the end of the device')) {
+    const blank = (r: string) => r === EMPTY_SLOT || r === 'slot is past the end of the device';
+    if (reasons.every(blank)) {
       throw fail('EINVAL', 'no iomap-verity volume on this device (no superblock in either slot): format it first');
+    }
+    if (reasons.every((r) => blank(r) || r === 'no superblock magic')) {
+      // Something is there, but not ours: never suggest formatting over it.
+      throw fail(
+        'EINVAL',
+        `no iomap-verity volume on this device (slot 0: ${reasons[0]}; slot 1: ${reasons[1]}): if it held one, both superblocks are damaged`,
+      );
     }
     throw fail('EIO', `no valid commit on this device: slot 0: ${reasons[0]}; slot 1: ${reasons[1]}`);
   }

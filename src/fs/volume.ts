@@ -22,6 +22,7 @@ import { DeviceMetaStore } from './format.js';
 import { checkName } from './validate.js';
 import { File } from './file.js';
 import { writebackInode } from './engine.js';
+import { forgetVerity } from './verity.js';
 
 /** Engine settings; they are not part of the volume and may differ at each open. */
 export interface VolumeOpenOptions {
@@ -217,6 +218,7 @@ export class Volume {
       inode.mapping.takeError();
       for (const e of inode.extents.punch(0, Infinity)) this.releaseExtent(e);
       inode.removed = true;
+      forgetVerity(inode);
       this.byName.delete(n);
       this.volumeDirty = true;
     });
@@ -335,7 +337,11 @@ export class Volume {
         throw e;
       } finally {
         this.closed = true;
-        for (const inode of this.byName.values()) await inode.mapping.clear();
+        for (const inode of this.byName.values()) {
+          await inode.mapping.clear();
+          // A sealed file's verifier holds WASM memory (its hasher's scratch).
+          forgetVerity(inode);
+        }
         this.cache.onPressure = undefined;
       }
     });

@@ -108,8 +108,11 @@ export async function hashBytes(alg: HashAlgorithm, data: Uint8Array): Promise<U
 // hash-wasm is loaded only when SHA-512 (or the SHA-256 fallback) is first
 // used: a SHA-256 digest never pays for parsing it (measured: an empty-file
 // CLI digest 0.13-0.16 s with it loaded eagerly, 0.09-0.11 s without).
+let hashWasm: Promise<typeof import('hash-wasm')> | undefined;
 async function newHashWasm(alg: HashAlgorithm): Promise<IHasher> {
-  const { createSHA256, createSHA512 } = await import('hash-wasm');
+  // One import, kept: each import() call costs a module resolution (under
+  // vitest an RPC to the main process per call).
+  const { createSHA256, createSHA512 } = await (hashWasm ??= import('hash-wasm'));
   return alg.id === 1 ? createSHA256() : createSHA512();
 }
 
