@@ -396,7 +396,7 @@ describe('tampering', () => {
 });
 
 describe('failures while sealing', () => {
-  it('a write or flush failing at any step leaves the file as it was and writable', async () => {
+  it('a read, write or flush failing at any step leaves the file as it was and writable', async () => {
     const data = randomBytes(300_000);
     // count the device operations of a clean run
     const probe = new FaultyDevice(new MemoryDevice({ blockSize: 4096, size: 16 << 20 }), { writeCache: false });
@@ -406,11 +406,13 @@ describe('failures while sealing', () => {
     await pf.fsync();
     const before = probe.ops.length;
     await pf.enableVerity();
-    const steps = probe.ops.slice(before).filter((o) => o.op === 'write' || o.op === 'flush').length;
-    expect(steps).toBeGreaterThan(3);
+    const count = (op: string) => probe.ops.slice(before).filter((o) => o.op === op).length;
+    const steps = { write: count('write'), flush: count('flush'), read: count('read') };
+    expect(steps.write + steps.flush).toBeGreaterThan(3);
+    expect(steps.read).toBeGreaterThan(0);
     const want = (await pf.measureVerity()).formatted;
-    for (let n = 1; n <= steps; n++) {
-      for (const op of ['write', 'flush'] as const) {
+    for (const op of ['write', 'flush', 'read'] as const) {
+      for (let n = 1; n <= steps[op]; n++) {
         const dev = new FaultyDevice(new MemoryDevice({ blockSize: 4096, size: 16 << 20 }), { writeCache: false });
         const vol = await Volume.format(dev, { maxFolioSize: 65536, cacheBytes: 1 << 20 });
         const f = await vol.create('f');

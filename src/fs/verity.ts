@@ -27,8 +27,8 @@ import { locateDescriptor } from '../verity/layout.js';
 import type { VerityParams } from '../verity/params.js';
 import type { VerityOps } from '../verity/verity-ops.js';
 import { MerkleVerifier } from '../verity/verify.js';
-import { feedLeavesFromPool, type LeafDigestSink } from '../verity/pool-feed.js';
-import { leafHashPool, startedLeafHashPool, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool } from '../verity/pool.js';
+import type { MerkleTreeBuilder } from '../verity/tree.js';
+import { leafHashPool, startedLeafHashPool, POOL_CHUNK_BYTES, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool, type LeafRun } from '../verity/pool.js';
 import { dropVerityMetadata, writebackInode } from './engine.js';
 import type { Inode } from './inode.js';
 import type { Volume } from './volume.js';
@@ -63,12 +63,6 @@ function verityOps(volume: Volume, inode: Inode): VerityOps {
   };
 }
 
-/** What the feed needs of a builder (MerkleTreeBuilder has all of it). */
-interface TreeFeedSink extends LeafDigestSink {
-  readonly params: VerityParams;
-  addBlocks(d: Uint8Array): Promise<void>;
-}
-
 /**
  * Written data at least this large is hashed on the worker pool when it is
  * not running yet (a cold pool costs tens of milliseconds to boot); a
@@ -83,74 +77,171 @@ const POOL_USE_BYTES = 8 << 20;
  * whose bytes workers can read (a FileDevice, after the writeback and flush
  * that start sealing), and enough written data to pay for it.
  */
-async function sealPool(volume: Volume, inode: Inode, params: VerityParams): Promise<{ pool: LeafHashPool; fd: number } | undefined> {
+async function sealPool(
+  volume: Volume,
+  inode: Inode,
+  params: VerityParams,
+): Promise<{ pool: LeafHashPool; fd: number; ready: () => boolean } | undefined> {
   const fd = volume.device.readFd;
   const mb = params.blockSize;
   if (fd === undefined || params.algorithm.name !== 'sha256' || mb < POOL_MIN_BLOCK_SIZE || mb > POOL_MAX_BLOCK_SIZE) return undefined;
   const written = inode.extents.extents().reduce((n, e) => n + (e.state === 'written' ? e.blocks * inode.blockSize : 0), 0);
   let pool = startedLeafHashPool();
+  let up = pool !== undefined;
   if (!pool && written >= POOL_START_BYTES) pool = await leafHashPool();
-  // Jobs submitted before the workers have booted wait in the pool's queue.
   if (!pool || written < POOL_USE_BYTES) return undefined;
-  return { pool, fd };
+  // A pool just started boots for tens of milliseconds: this thread hashes
+  // through the engine until its workers are up (or it failed to start).
+  if (!up) pool.ready().then(() => (up = true), () => undefined);
+  return { pool, fd, ready: () => up };
+}
+
+/** The first file block at or after `fb` that holds data (not a hole, not unwritten); Infinity when none does. */
+function nextDataBlock(inode: Inode, fb: number): number {
+  for (;;) {
+    const found = inode.extents.lookup(fb);
+    if (found.kind === 'hole') {
+      if (found.blocks === Infinity) return Infinity;
+      fb += found.blocks;
+    } else if (found.extent.state === 'unwritten') {
+      fb = found.extent.fileBlock + found.extent.blocks;
+    } else {
+      return fb;
+    }
+  }
 }
 
 /**
- * Feed the file's data to the builder in order. Ranges without written
- * blocks are holes, hashed as zero blocks unread. With the worker pool,
- * runs of whole Merkle blocks inside one written extent are read and hashed
- * by the workers straight from the device; the rest (and everything without
- * a pool) is read through the engine on this thread.
+ * One step of feeding the builder: a run of zero blocks; a range read
+ * through the engine; or whole Merkle blocks inside one written extent,
+ * read straight from the device at byte `at` (by a worker of the pool, or
+ * by this thread into WASM memory).
+ */
+type FeedStep =
+  | { kind: 'zero'; pos: number; blocks: number }
+  | { kind: 'read'; pos: number; len: number }
+  | { kind: 'device'; pos: number; len: number; at: number };
+
+/**
+ * The steps that feed the file's data to the builder, in order, from its
+ * extent map (written back and flushed: the device holds what the cache
+ * does). Holes and unwritten extents become runs of zero blocks (one step
+ * each, never read). Runs of whole Merkle blocks inside one written extent
+ * become device steps of at most one pool job each. The rest (Merkle
+ * blocks across extent edges, the partial last one) is read through the
+ * engine in steps of at most `chunk`. Steps start on Merkle block
+ * boundaries; only the last may be partial.
+ */
+function feedSteps(inode: Inode, mb: number, chunk: number, deviceBlockSize: number): FeedStep[] {
+  const size = inode.size;
+  const bs = inode.blockSize;
+  // Device reads go by whole device blocks.
+  const direct = mb % deviceBlockSize === 0;
+  const wholeBlocks = Math.floor(size / mb);
+  const steps: FeedStep[] = [];
+  for (let pos = 0; pos < size; ) {
+    const dataAt = nextDataBlock(inode, Math.floor(pos / bs)) * bs;
+    const zeroEnd = Math.floor(Math.min(dataAt, size) / mb) * mb;
+    if (zeroEnd > pos) {
+      steps.push({ kind: 'zero', pos, blocks: (zeroEnd - pos) / mb });
+      pos = zeroEnd;
+      continue;
+    }
+    const found = inode.extents.lookup(Math.floor(Math.max(pos, dataAt) / bs));
+    let end = Math.min(pos + chunk, size);
+    if (found.kind === 'extent') {
+      const e = found.extent;
+      const extentEnd = (e.fileBlock + e.blocks) * bs;
+      const runEnd = Math.min(Math.floor(extentEnd / mb), wholeBlocks) * mb;
+      if (direct && dataAt === pos && e.state === 'written' && runEnd > pos) {
+        for (let p = pos; p < runEnd; p += POOL_CHUNK_BYTES) {
+          steps.push({ kind: 'device', pos: p, len: Math.min(POOL_CHUNK_BYTES, runEnd - p), at: e.devBlock * bs + (p - e.fileBlock * bs) });
+        }
+        pos = runEnd;
+        continue;
+      }
+      // Read up to the Merkle block where this extent ends: what follows
+      // may be a hole to skip or an extent for the pool.
+      end = Math.min(end, Math.max(pos + mb, Math.ceil(extentEnd / mb) * mb));
+    }
+    steps.push({ kind: 'read', pos, len: end - pos });
+    pos = end;
+  }
+  return steps;
+}
+
+/**
+ * Feed the file's data to the builder in order (see feedSteps). With the
+ * pool, device steps are handed to the workers ahead of time, a few per
+ * worker, across holes and reads in between, and their digests are fed in
+ * their turn. Without it, until a cold pool's workers are up, and for any
+ * step not handed out, this thread reads the range from the device into
+ * WASM memory and hashes it there, past the page cache.
  */
 function feedData(volume: Volume, inode: Inode, onProgress?: (bytesDone: number, totalBytes: number) => void) {
-  return async (builder: TreeFeedSink) => {
+  return async (builder: MerkleTreeBuilder) => {
     const size = inode.size;
-    const bs = inode.blockSize;
     const params = builder.params;
     const mb = params.blockSize;
-    const chunk = Math.max(BUILD_CHUNK, mb, bs);
-    const wholeBlocks = Math.floor(size / mb);
+    const chunk = Math.max(BUILD_CHUNK, mb, inode.blockSize);
     const direct = await sealPool(volume, inode, params);
-    // One buffer for every step: the builder copies what it keeps.
+    const steps = feedSteps(inode, mb, chunk, volume.device.blockSize);
+    const wasm = inode.mapping.cache.wasm;
+    const jobs = new Map<number, Promise<LeafRun>>();
+    const window = direct ? direct.pool.threads * 2 + 1 : 0;
+    let next = 0;
+    const handOut = (from: number): void => {
+      if (!direct?.ready()) return;
+      next = Math.max(next, from);
+      for (; next < steps.length && jobs.size < window; next++) {
+        const s = steps[next]!;
+        if (s.kind !== 'device') continue;
+        const job = direct.pool.hashFileBlocks(direct.fd, s.at, s.len / mb, mb, params.salt);
+        job.catch(() => undefined); // awaited in its turn, or dropped after an earlier failure
+        jobs.set(next, job);
+      }
+    };
+    // One buffer for every engine read (the builder copies what it keeps),
+    // one run of WASM memory for device reads.
     let buf: Uint8Array | undefined;
-    for (let pos = 0; pos < size; ) {
-      let len = Math.min(chunk, size - pos);
-      if (direct) {
-        const found = inode.extents.lookup(Math.floor(pos / bs));
-        if (found.kind === 'extent' && found.extent.state === 'written') {
-          const e = found.extent;
-          const runEnd = Math.min(Math.floor(((e.fileBlock + e.blocks) * bs) / mb), wholeBlocks);
-          const first = pos / mb;
-          if (runEnd > first) {
-            const at = e.devBlock * bs + (pos - e.fileBlock * bs);
-            const report = onProgress && ((done: number) => onProgress(done, size));
-            await feedLeavesFromPool(direct.pool, direct.fd, first, runEnd, mb, params.salt, builder, report, at);
-            pos = runEnd * mb;
-            continue;
+    let scratch = 0;
+    try {
+      for (let i = 0; i < steps.length; i++) {
+        handOut(i);
+        const s = steps[i]!;
+        const job = jobs.get(i);
+        if (job) {
+          jobs.delete(i);
+          const run = await job;
+          handOut(i + 1);
+          if (run.digests) await builder.addLeafDigests(run.digests, run.blocks);
+          else await builder.addZeroBlocks(run.blocks);
+        } else if (s.kind === 'zero') {
+          await builder.addZeroBlocks(s.blocks);
+        } else if (s.kind === 'device') {
+          if (scratch === 0) scratch = wasm.alloc(POOL_CHUNK_BYTES);
+          try {
+            await volume.device.read(s.at, wasm.bytes(scratch, s.len));
+          } catch (e) {
+            throw isErrno(e, 'EIO') ? e : fail('EIO', `reading ${label(inode)} at ${s.pos} for its Merkle tree failed`, e);
           }
-          // The extent ends inside this Merkle block (or it is the last,
-          // partial one): read just this block here.
-          len = Math.min(len, mb);
+          await builder.addBlocksAt(wasm, scratch, s.len / mb);
         } else {
-          // Stop this step at the Merkle block where the next written extent starts.
-          const next = inode.extents.range(Math.floor(pos / bs), Math.ceil((pos + len) / bs)).find((x) => x.state === 'written');
-          if (next) {
-            const cut = Math.ceil((next.fileBlock * bs) / mb) * mb;
-            if (cut > pos) len = Math.min(len, cut - pos);
+          buf ??= new Uint8Array(chunk);
+          for (let p = s.pos; p < s.pos + s.len; p += chunk) {
+            const len = Math.min(chunk, s.pos + s.len - p);
+            await builder.addBlocks(await iomapBufferedRead(inode, p, len, volume.ops, { into: buf }));
           }
         }
+        onProgress?.(s.kind === 'zero' ? s.pos + s.blocks * mb : s.pos + s.len, size);
+        // Device reads may finish without leaving the microtask queue:
+        // let a booting pool's start-up messages in.
+        if (direct && !direct.ready() && s.kind !== 'zero') await new Promise<void>((resolve) => setImmediate(resolve));
       }
-      const written = inode.extents
-        .range(Math.floor(pos / bs), Math.ceil((pos + len) / bs))
-        .some((e) => e.state !== 'unwritten');
-      if (!written && len % mb === 0) {
-        await builder.addZeroBlocks(len / mb);
-      } else {
-        buf ??= new Uint8Array(chunk);
-        await builder.addBlocks(await iomapBufferedRead(inode, pos, len, volume.ops, { into: buf }));
-      }
-      pos += len;
-      onProgress?.(pos, size);
+    } finally {
+      if (scratch !== 0) wasm.free(scratch);
+      // Jobs still out read the device: let them finish before it can close.
+      await Promise.allSettled(jobs.values());
     }
   };
 }

@@ -19,7 +19,7 @@ export interface LeafDigestSink {
 
 /**
  * Hash whole blocks `first` to `end` (exclusive) of `blockSize` bytes of
- * the open file `fd` (from byte `at`) on `pool`'s workers, and feed their digests to `sink`
+ * the open file `fd` on `pool`'s workers, and feed their digests to `sink`
  * in order. `onProgress` gets the bytes of the file fed so far (counted
  * from its start) after each job. Rejects with the first job's error (EIO
  * when the file shrank) once the jobs still out have finished; their
@@ -34,8 +34,6 @@ export async function feedLeavesFromPool(
   salt: Uint8Array,
   sink: LeafDigestSink,
   onProgress?: (bytesDone: number) => void,
-  /** Where block `first` starts in `fd` (default `first * blockSize`: the file's own offsets). */
-  at = first * blockSize,
 ): Promise<void> {
   const per = POOL_CHUNK_BYTES / blockSize;
   // Enough jobs in flight that every worker has its next one queued while
@@ -45,7 +43,7 @@ export async function feedLeavesFromPool(
   let next = first;
   const submit = (): void => {
     const n = Math.min(per, end - next);
-    const p = pool.hashFileBlocks(fd, at + (next - first) * blockSize, n, blockSize, salt);
+    const p = pool.hashFileBlocks(fd, next * blockSize, n, blockSize, salt);
     // A job that fails after an earlier one already failed is never awaited.
     p.catch(() => undefined);
     inFlight.push(p);
