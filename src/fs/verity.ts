@@ -91,7 +91,8 @@ async function sealPool(
   if (!pool && written >= POOL_START_BYTES) pool = await leafHashPool();
   if (!pool || written < POOL_USE_BYTES) return undefined;
   // A pool just started boots for tens of milliseconds: this thread hashes
-  // through the engine until its workers are up (or it failed to start).
+  // the device steps itself until its workers are up (or for good, if it
+  // failed to start).
   if (!up) pool.ready().then(() => (up = true), () => undefined);
   return { pool, fd, ready: () => up };
 }
