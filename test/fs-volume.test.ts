@@ -85,6 +85,33 @@ describe('Volume namespace', () => {
     expect((err as Error).message).not.toMatch(/format it first/);
   });
 
+  it('one Volume per device at a time: EBUSY until it closes or the device crashes', async () => {
+    const dev = new MemoryDevice({ blockSize: 4096, size: 1 << 20 });
+    await expectErr(Volume.open(dev), 'EINVAL'); // a failed open holds nothing
+    const vol = await Volume.format(dev);
+    await expectErr(Volume.open(dev), 'EBUSY');
+    await expectErr(Volume.format(dev), 'EBUSY');
+    const f = await vol.create('f');
+    await f.write(0, bytes(100, 1));
+    await vol.close();
+    const again = await Volume.open(dev);
+    expect(await again.list()).toEqual(['f']);
+    await again.close();
+    // two opens racing: one wins
+    const both = await Promise.allSettled([Volume.open(dev), Volume.open(dev)]);
+    expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const won = both.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<Volume>;
+    await won.value.close();
+    // after a power cut the old volume is gone with its process
+    const faulty = new FaultyDevice(dev);
+    const v1 = await Volume.open(faulty);
+    await (await v1.open('f')).write(0, bytes(10, 2));
+    await faulty.crash();
+    const v2 = await Volume.open(faulty);
+    expect(same(await (await v2.open('f')).read(0, 100), bytes(100, 1))).toBe(true);
+    await v2.close();
+  });
+
   it('after close: EBADF, and the data is there on reopen', async () => {
     const { dev, vol } = await freshVolume();
     const f = await vol.create('x');

@@ -190,9 +190,17 @@ export abstract class BlockDevice {
   /** Backend: release resources. Called at most once. */
   protected abstract _close(): Promise<void>;
 
-  /** For backends that can come back after a close (FaultyDevice after a crash). */
+  /**
+   * Whoever has this device open for exclusive use (a Volume), so that a
+   * second one in this process gets EBUSY; undefined when free.
+   * @internal
+   */
+  holder: object | undefined;
+
+  /** For backends that can come back after a close (FaultyDevice after a crash: whoever held it died too). */
   protected reopenFront(): void {
     this.isClosed = false;
+    this.holder = undefined;
   }
 
   private checkOpen(op: DeviceOp): void {

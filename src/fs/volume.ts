@@ -76,6 +76,25 @@ function checkOpenOptions(opts: VolumeOpenOptions, blockSize: number): { maxFoli
   return { maxFolioSize, cacheBytes };
 }
 
+/**
+ * Run `make` (format or open) holding `device` for the volume it returns:
+ * one Volume per device at a time, as a mounted block device is busy. The
+ * claim is taken before any I/O and given back if `make` fails.
+ */
+async function claimed(device: BlockDevice, make: () => Promise<Volume>): Promise<Volume> {
+  if (device.holder !== undefined) throw fail('EBUSY', 'the device is already open in another Volume: close that one first');
+  const token = {};
+  device.holder = token;
+  try {
+    const volume = await make();
+    if (device.holder === token) device.holder = volume;
+    return volume;
+  } catch (e) {
+    if (device.holder === token) device.holder = undefined;
+    throw e;
+  }
+}
+
 export class Volume {
   private readonly byName = new Map<string, Inode>();
   private nextIno: number;
@@ -129,6 +148,10 @@ export class Volume {
    * open only. EINVAL for settings out of range or a device too small.
    */
   static async format(device: BlockDevice, opts: VolumeFormatOptions = {}): Promise<Volume> {
+    return claimed(device, () => Volume.formatClaimed(device, opts));
+  }
+
+  private static async formatClaimed(device: BlockDevice, opts: VolumeFormatOptions): Promise<Volume> {
     const blockSize = checkPow2('blockSize', opts.blockSize ?? Math.max(4096, device.blockSize), 512, 65536);
     if (blockSize % device.blockSize !== 0) {
       throw fail('EINVAL', `blockSize ${blockSize} is not a multiple of the device block size ${device.blockSize}`);
@@ -146,8 +169,15 @@ export class Volume {
     return new Volume(device, store, cache, blockSize, settings.maxFolioSize, meta);
   }
 
-  /** Open the volume committed on `device`. EINVAL when there is none. */
+  /**
+   * Open the volume committed on `device`. EINVAL when there is none;
+   * EBUSY while another Volume of this process has the device open.
+   */
   static async open(device: BlockDevice, opts: VolumeOpenOptions = {}): Promise<Volume> {
+    return claimed(device, () => Volume.openClaimed(device, opts));
+  }
+
+  private static async openClaimed(device: BlockDevice, opts: VolumeOpenOptions): Promise<Volume> {
     const store = opts.metaStore ?? new DeviceMetaStore(device);
     const meta = await store.load();
     if (meta.blockSize % device.blockSize !== 0 || meta.deviceBlocks * meta.blockSize > device.size) {
@@ -337,6 +367,7 @@ export class Volume {
         throw e;
       } finally {
         this.closed = true;
+        if (this.device.holder === this) this.device.holder = undefined;
         for (const inode of this.byName.values()) {
           await inode.mapping.clear();
           // A sealed file's verifier holds WASM memory (its hasher's scratch).
