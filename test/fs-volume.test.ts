@@ -85,6 +85,22 @@ describe('Volume namespace', () => {
     expect((err as Error).message).not.toMatch(/format it first/);
   });
 
+  it('calls issued together run one at a time in the order they were made, past failures', async () => {
+    const { vol } = await freshVolume();
+    const f = await vol.create('o');
+    const results = await Promise.allSettled([
+      f.write(0, bytes(10, 1)),
+      f.write(0, bytes(10, 2)),
+      f.read(0, 10),
+      vol.open('missing'),
+      f.truncate(5),
+      f.read(0, 10),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect(same((results[2] as PromiseFulfilledResult<Uint8Array>).value, bytes(10, 2))).toBe(true);
+    expect((results[5] as PromiseFulfilledResult<Uint8Array>).value.length).toBe(5);
+  });
+
   it('one Volume per device at a time: EBUSY until it closes or the device crashes', async () => {
     const dev = new MemoryDevice({ blockSize: 4096, size: 1 << 20 });
     await expectErr(Volume.open(dev), 'EINVAL'); // a failed open holds nothing

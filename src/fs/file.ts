@@ -92,7 +92,9 @@ export class File {
       const inode = this.alive();
       if (r.pos >= inode.size || r.len === 0) return new Uint8Array(0);
       // A sealed file's data is verified against its Merkle tree before it is cached.
-      const opts = inode.verity === 'sealed' ? { verify: await verityReadHook(this.volume, inode) } : undefined;
+      let verify = inode.verity === 'sealed' ? verityReadHook(this.volume, inode) : undefined;
+      if (verify instanceof Promise) verify = await verify;
+      const opts = verify ? { verify } : undefined;
       return readRange(this.volume, inode, r.pos, Math.min(r.len, inode.size - r.pos), opts);
     });
   }
@@ -108,7 +110,8 @@ export class File {
     return this.volume.run(async () => {
       const inode = this.alive();
       if (r.pos >= inode.size || r.len === 0) return 0;
-      const verify = inode.verity === 'sealed' ? await verityReadHook(this.volume, inode) : undefined;
+      let verify = inode.verity === 'sealed' ? verityReadHook(this.volume, inode) : undefined;
+      if (verify instanceof Promise) verify = await verify;
       const got = await readRange(this.volume, inode, r.pos, Math.min(r.len, inode.size - r.pos), { verify, into });
       return got.length;
     });
