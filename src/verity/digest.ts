@@ -9,11 +9,20 @@ import { computeFileDigest, encodeDescriptor, formatDigest } from './descriptor.
 import type { HashAlgorithmName } from './hash-algs.js';
 import { computeMerkleTreeParams, validateDigestParams, type VerityParams, type VerityParamsOptions } from './params.js';
 import { MerkleTreeBuilder, type MerkleBlockSink, type MerkleTreeResult } from './tree.js';
+import { leafHashPool, startedLeafHashPool, POOL_CHUNK_BYTES, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool, type LeafRun } from './pool.js';
 
 /** Options of `fsverityDigest`: the parameters, and whether to return the tree. */
 export interface FsverityDigestOptions extends VerityParamsOptions {
   /** Also return the Merkle tree as `fsverity digest --out-merkle-tree` writes it. */
   merkleTree?: boolean;
+  /**
+   * Hash on worker threads (worker_threads in Node, Web Workers in a
+   * browser; SHA-256, blocks of 1 KiB to 64 KiB): `true` always, `false`
+   * never; by default for a Uint8Array of 64 MiB or more, or of 8 MiB or
+   * more and any stream once the workers are running. One thread where
+   * there are no workers or a single core.
+   */
+  parallel?: boolean;
 }
 
 /** What `fsverityDigest` and `fsverityDigestFile` return. */
@@ -47,7 +56,9 @@ export async function fsverityDigest(input: DigestInput, opts?: FsverityDigestOp
   const builder = await MerkleTreeBuilder.create(params, { sink: collector?.sink });
   let tree: MerkleTreeResult;
   try {
-    await feedBlocks(builder, chunksOf(input), (run) => builder.addBlocks(run));
+    const pool = await digestPool(params, input, opts?.parallel);
+    if (pool) await feedBlocksPooled(builder, chunksOf(input), pool);
+    else await feedBlocks(builder, chunksOf(input), (run) => builder.addBlocks(run));
     tree = await builder.finish();
   } finally {
     builder.dispose();
@@ -81,6 +92,8 @@ export async function feedBlocks(
   builder: MerkleTreeBuilder,
   chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   onRun: (run: Uint8Array) => Promise<void>,
+  /** Called before the final partial block goes to the builder. */
+  beforeTail?: () => Promise<void>,
 ): Promise<void> {
   const bs = builder.params.blockSize;
   let pending: Uint8Array | undefined;
@@ -108,7 +121,83 @@ export async function feedBlocks(
       pendingLen = chunk.length - off;
     }
   }
-  if (pendingLen > 0) await builder.addBlocks(pending!.subarray(0, pendingLen));
+  if (pendingLen > 0) {
+    await beforeTail?.();
+    await builder.addBlocks(pending!.subarray(0, pendingLen));
+  }
+}
+
+/** Inputs from this size start the worker pool; from PARALLEL_BYTES they use one already running. */
+const POOL_START_BYTES = 64 << 20;
+const PARALLEL_BYTES = 8 << 20;
+
+/** The worker pool when this digest should use it (see FsverityDigestOptions.parallel). */
+async function digestPool(params: VerityParams, input: DigestInput, parallel: boolean | undefined): Promise<LeafHashPool | undefined> {
+  const bs = params.blockSize;
+  if (parallel === false || params.algorithm.name !== 'sha256' || bs < POOL_MIN_BLOCK_SIZE || bs > POOL_MAX_BLOCK_SIZE) return undefined;
+  if (parallel === true) return leafHashPool();
+  const size = isUint8Array(input) ? input.length : undefined;
+  const running = startedLeafHashPool();
+  if (running) return size === undefined || size >= PARALLEL_BYTES ? running : undefined;
+  return size !== undefined && size >= POOL_START_BYTES ? leafHashPool() : undefined;
+}
+
+/**
+ * feedBlocks with the level-0 hashing on the pool: runs of whole blocks
+ * are copied into job buffers of up to one pool job, kept in flight a few
+ * per worker, and their digests go to the builder in order (before the
+ * final partial block, which this thread hashes).
+ */
+async function feedBlocksPooled(
+  builder: MerkleTreeBuilder,
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  pool: LeafHashPool,
+): Promise<void> {
+  const { blockSize: bs, salt } = builder.params;
+  const window = pool.threads * 2 + 1;
+  const inFlight: Promise<LeafRun>[] = [];
+  let job: Uint8Array | undefined;
+  let fill = 0;
+  const takeOne = async (): Promise<void> => {
+    const run = await inFlight.shift()!;
+    if (run.digests) await builder.addLeafDigests(run.digests, run.blocks);
+    else await builder.addZeroBlocks(run.blocks);
+  };
+  const send = async (): Promise<void> => {
+    if (fill === 0) return;
+    // The job's bytes are transferred: a buffer of exactly its size.
+    const data = fill === job!.length ? job! : job!.slice(0, fill);
+    const p = pool.hashBytes(data, bs, salt);
+    p.catch(() => undefined); // awaited in order, or dropped after an earlier failure
+    inFlight.push(p);
+    job = undefined;
+    fill = 0;
+    while (inFlight.length >= window) await takeOne();
+  };
+  const drain = async (): Promise<void> => {
+    await send();
+    while (inFlight.length > 0) await takeOne();
+  };
+  try {
+    await feedBlocks(
+      builder,
+      chunks,
+      async (run) => {
+        for (let off = 0; off < run.length; ) {
+          job ??= new Uint8Array(POOL_CHUNK_BYTES);
+          const n = Math.min(POOL_CHUNK_BYTES - fill, run.length - off);
+          job.set(run.subarray(off, off + n), fill);
+          fill += n;
+          off += n;
+          if (fill === POOL_CHUNK_BYTES) await send();
+        }
+      },
+      drain,
+    );
+    await drain();
+  } finally {
+    await Promise.allSettled(inFlight);
+  }
 }
 
 function isReadableStream(x: unknown): x is ReadableStream<Uint8Array> {

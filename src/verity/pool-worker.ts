@@ -1,80 +1,107 @@
 /**
- * The program each worker thread of the leaf-hashing pool runs (see
- * pool.ts), kept as source text so that it needs no file of its own at run
- * time: the same string works from the TypeScript sources (tests), from
- * dist/, and from a bundle. It imports nothing of ours; it talks to the
+ * The programs the worker threads of the leaf-hashing pool run (see
+ * pool.ts), kept as source text so that they need no file of their own at
+ * run time: the same strings work from the TypeScript sources (tests), from
+ * dist/, and from a bundle. They import nothing of ours; they talk to the
  * WebAssembly module's exports directly and so must follow
  * src/wasm/sha256.ts's layout of a hashing context (context, then the salt
  * staged at +2048, in one 4 KiB page).
  *
- * A job names a range of whole blocks of an open file descriptor. The worker
- * reads it with positional reads straight into its own WASM memory (file
- * descriptors are process-wide, so no bytes cross threads on the way in),
- * hashes it with the zero-aware 4-lane kernel, and answers with the digests
- * (transferred, not copied) or, when every block was zero, with no digests
- * at all. All memory is allocated once, at start: nothing per job but the
- * digest array handed back.
+ * Both share one core: the worker's own instance of the module, memory
+ * allocated once at start, and the zero-aware 4-lane kernel over a range of
+ * whole blocks, answered with the digests (transferred, not copied) or,
+ * when every block was zero, with no digests at all.
  *
- * Messages in:  { id, fd, pos, blocks, blockSize, salt }
+ * - Node (worker_threads): a job names a range of an open file descriptor
+ *   (`fd`, `pos`), read with positional reads straight into the worker's
+ *   WASM memory (descriptors are process-wide, so no bytes cross threads on
+ *   the way in), or carries the bytes (`data`, transferred).
+ * - Web Workers (browsers): started from a Blob URL, given the compiled
+ *   module in a first `init` message; jobs carry their bytes.
+ *
+ * Messages in:  Node: { id, fd, pos, blocks, blockSize, salt } or { id, data, blocks, blockSize, salt }
+ *               Web:  { init: { module, chunkBytes, minBlockSize } } once, then { id, data, blocks, blockSize, salt }
  * Messages out: { id: 0, ready: true } once, at start; then per job
  * { id, zeros, digests? } or { id, error: { code, message } }
  */
+const CORE = String.raw`
+function createLeafHasher(module, chunkBytes, minBlock) {
+  const CTX_PAGE = 4096;
+  const OFF_SALT = 2048;
+  const instance = new WebAssembly.Instance(module, {
+    env: {
+      abort(_m, _f, line, col) {
+        throw new Error('WebAssembly abort at ' + line + ':' + col);
+      },
+    },
+  });
+  const x = instance.exports;
+  const ctx = x.arena_alloc(CTX_PAGE) >>> 0;
+  const buf = x.arena_alloc(chunkBytes) >>> 0;
+  const dig = x.arena_alloc((chunkBytes / minBlock) * 32) >>> 0;
+  if (ctx === 0 || buf === 0 || dig === 0) throw new Error('leaf-hashing worker: WebAssembly memory exhausted at start');
+  let ctxKey = '';
+
+  function setContext(blockSize, salt) {
+    const key = blockSize + ':' + Array.prototype.join.call(salt, ',');
+    if (key === ctxKey) return;
+    new Uint8Array(x.memory.buffer).set(salt, ctx + OFF_SALT);
+    if (x.sha256_ctx_init(ctx, ctx + OFF_SALT, salt.length, blockSize) !== 0) {
+      throw Object.assign(new Error('the SHA-256 kernel refused block size ' + blockSize), { code: 'EINVAL' });
+    }
+    ctxKey = key;
+  }
+
+  // fill(view) puts the job's bytes into view (the worker's WASM memory).
+  return function hash(job, fill) {
+    const { blocks, blockSize, salt } = job;
+    const len = blocks * blockSize;
+    if (len > chunkBytes || blockSize < minBlock) {
+      throw Object.assign(new Error('job of ' + blocks + ' blocks of ' + blockSize + ' bytes does not fit the worker'), { code: 'EINVAL' });
+    }
+    setContext(blockSize, salt);
+    fill(new Uint8Array(x.memory.buffer, buf, len));
+    const zeros = x.sha256_blocks_skip_zero(ctx, buf, blocks, dig, 4) >>> 0;
+    if (zeros === blocks) return { id: job.id, zeros };
+    const digests = new Uint8Array(blocks * 32);
+    digests.set(new Uint8Array(x.memory.buffer, dig, blocks * 32));
+    return { id: job.id, zeros, digests };
+  };
+}
+
+function fromBytes(job) {
+  return (view) => {
+    const data = new Uint8Array(job.data);
+    if (data.length !== view.length) {
+      throw Object.assign(new Error('job carries ' + data.length + ' bytes for ' + view.length), { code: 'EINVAL' });
+    }
+    view.set(data);
+  };
+}
+
+function failure(job, e) {
+  return { id: job.id, error: { code: (e && e.code) || 'EIO', message: String((e && e.message) || e) } };
+}
+`;
+
 export const POOL_WORKER_SOURCE = String.raw`
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const { readSync } = require('node:fs');
+${CORE}
+const hash = createLeafHasher(workerData.module, workerData.chunkBytes, workerData.minBlockSize);
 
-const CHUNK = workerData.chunkBytes;
-const MIN_BLOCK = workerData.minBlockSize;
-const CTX_PAGE = 4096;
-const OFF_SALT = 2048;
-
-const instance = new WebAssembly.Instance(workerData.module, {
-  env: {
-    abort(_m, _f, line, col) {
-      throw new Error('WebAssembly abort at ' + line + ':' + col);
-    },
-  },
-});
-const x = instance.exports;
-const ctx = x.arena_alloc(CTX_PAGE) >>> 0;
-const buf = x.arena_alloc(CHUNK) >>> 0;
-const dig = x.arena_alloc((CHUNK / MIN_BLOCK) * 32) >>> 0;
-if (ctx === 0 || buf === 0 || dig === 0) throw new Error('leaf-hashing worker: WebAssembly memory exhausted at start');
-
-let ctxKey = '';
-
-function setContext(blockSize, salt) {
-  const key = blockSize + ':' + Buffer.from(salt).toString('hex');
-  if (key === ctxKey) return;
-  new Uint8Array(x.memory.buffer).set(salt, ctx + OFF_SALT);
-  if (x.sha256_ctx_init(ctx, ctx + OFF_SALT, salt.length, blockSize) !== 0) {
-    throw Object.assign(new Error('the SHA-256 kernel refused block size ' + blockSize), { code: 'EINVAL' });
-  }
-  ctxKey = key;
-}
-
-function run(job) {
-  const { fd, pos, blocks, blockSize, salt } = job;
-  const len = blocks * blockSize;
-  if (len > CHUNK || blockSize < MIN_BLOCK) {
-    throw Object.assign(new Error('job of ' + blocks + ' blocks of ' + blockSize + ' bytes does not fit the worker'), { code: 'EINVAL' });
-  }
-  setContext(blockSize, salt);
-  const view = new Uint8Array(x.memory.buffer, buf, len);
-  let got = 0;
-  while (got < len) {
-    const n = readSync(fd, view, got, len - got, pos + got);
-    if (n === 0) {
-      throw Object.assign(new Error('the file ended at ' + (pos + got) + ' bytes while being read'), { code: 'ESHORT' });
+function fromFile(job) {
+  return (view) => {
+    let got = 0;
+    while (got < view.length) {
+      const n = readSync(job.fd, view, got, view.length - got, job.pos + got);
+      if (n === 0) {
+        throw Object.assign(new Error('the file ended at ' + (job.pos + got) + ' bytes while being read'), { code: 'ESHORT' });
+      }
+      got += n;
     }
-    got += n;
-  }
-  const zeros = x.sha256_blocks_skip_zero(ctx, buf, blocks, dig, 4) >>> 0;
-  if (zeros === blocks) return { id: job.id, zeros };
-  const digests = new Uint8Array(blocks * 32);
-  digests.set(new Uint8Array(x.memory.buffer, dig, blocks * 32));
-  return { id: job.id, zeros, digests };
+  };
 }
 
 // Booting a worker takes tens of milliseconds: say when this one can take work.
@@ -83,12 +110,40 @@ parentPort.postMessage({ id: 0, ready: true });
 parentPort.on('message', (job) => {
   let reply;
   try {
-    reply = run(job);
+    reply = hash(job, job.data ? fromBytes(job) : fromFile(job));
   } catch (e) {
-    parentPort.postMessage({ id: job.id, error: { code: (e && e.code) || 'EIO', message: String((e && e.message) || e) } });
+    parentPort.postMessage(failure(job, e));
     return;
   }
   if (reply.digests) parentPort.postMessage(reply, [reply.digests.buffer]);
   else parentPort.postMessage(reply);
 });
+`;
+
+export const WEB_POOL_WORKER_SOURCE = String.raw`
+'use strict';
+${CORE}
+let hash;
+self.onmessage = (ev) => {
+  const m = ev.data;
+  if (m.init) {
+    try {
+      hash = createLeafHasher(m.init.module, m.init.chunkBytes, m.init.minBlockSize);
+    } catch (e) {
+      self.postMessage(failure({ id: 0 }, e));
+      return;
+    }
+    self.postMessage({ id: 0, ready: true });
+    return;
+  }
+  let reply;
+  try {
+    reply = hash(m, fromBytes(m));
+  } catch (e) {
+    self.postMessage(failure(m, e));
+    return;
+  }
+  if (reply.digests) self.postMessage(reply, [reply.digests.buffer]);
+  else self.postMessage(reply);
+};
 `;

@@ -1,26 +1,28 @@
 /**
  * A pool of worker threads that hash level 0 of a Merkle tree: each worker
- * has its own instance of the shared compiled WebAssembly module, reads a
- * range of whole blocks of a file into that instance's memory with
- * positional reads, and returns the blocks' digests, recognising all-zero
- * blocks without hashing them. The caller keeps the order and builds the
- * levels above (1/128 of the work at 4 KiB blocks).
+ * has its own instance of the shared compiled WebAssembly module, takes a
+ * range of whole blocks into that instance's memory, and returns the
+ * blocks' digests, recognising all-zero blocks without hashing them. The
+ * caller keeps the order and builds the levels above (1/128 of the work at
+ * 4 KiB blocks).
  *
- * Node only (worker_threads and a file descriptor), used by
- * digest-file.ts. node:worker_threads and node:os are imported dynamically
- * when a pool starts, so a browser bundle that includes this file is not
- * affected by it. Where worker threads are missing, or the machine has a
- * single core, `leafHashPool()` answers undefined and callers take their
- * one-thread path.
+ * In Node the workers are worker_threads, and a job either names a range of
+ * an open file descriptor, read by the worker with positional reads
+ * (`hashFileBlocks`: digest-file.ts, sealing on a FileDevice), or carries
+ * its bytes (`hashBytes`: fsverityDigest of data in memory). In a browser
+ * they are Web Workers started from a Blob URL and jobs carry their bytes.
+ * node:worker_threads and node:os are imported dynamically when a Node pool
+ * starts, so a browser bundle is not affected by them. Where there are no
+ * workers, or the machine has a single core, `leafHashPool()` answers
+ * undefined and callers take their one-thread path.
  *
- * One pool serves the whole process. Its workers hold the process open only
- * while jobs are outstanding (they are unref'd when idle), so a CLI exits
- * as soon as its work is done.
+ * One pool serves the whole process. In Node its workers hold the process
+ * open only while jobs are outstanding (they are unref'd when idle), so a
+ * CLI exits as soon as its work is done.
  */
-import type { Worker } from 'node:worker_threads';
 import { fail, type ErrnoCode } from '../errors.js';
 import { wasmModule } from '../wasm/index.js';
-import { POOL_WORKER_SOURCE } from './pool-worker.js';
+import { POOL_WORKER_SOURCE, WEB_POOL_WORKER_SOURCE } from './pool-worker.js';
 
 /** Bytes of one job: the arena's largest run (4 MiB), a whole number of blocks of any pooled size. */
 export const POOL_CHUNK_BYTES = 4 << 20;
@@ -44,11 +46,23 @@ export interface LeafRun {
 
 interface Job {
   id: number;
-  fd: number;
-  pos: number;
   blocks: number;
   blockSize: number;
   salt: Uint8Array;
+  /** Either a range of an open file (Node only)... */
+  fd?: number;
+  pos?: number;
+  /** ...or the bytes themselves, transferred to the worker. */
+  data?: ArrayBuffer;
+}
+
+/** What the pool needs of a worker: a Node worker_thread or a Web Worker. */
+interface PoolWorker {
+  post(message: unknown, transfer: ArrayBuffer[]): void;
+  /** Hold the process open (Node; a no-op for Web Workers). */
+  ref(): void;
+  unref(): void;
+  terminate(): unknown;
 }
 
 interface Waiter {
@@ -59,7 +73,7 @@ interface Waiter {
 }
 
 interface Slot {
-  worker: Worker;
+  worker: PoolWorker;
   inFlight: number;
 }
 
@@ -84,8 +98,13 @@ export async function poolThreads(): Promise<number> {
     if (!Number.isInteger(n) || n < 0) throw fail('EINVAL', `IOMAP_VERITY_THREADS must be a whole number, not ${JSON.stringify(env)}`);
     return Math.min(n, MAX_THREADS);
   }
-  const os = await import('node:os');
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  let cores: number;
+  if (isNode()) {
+    const os = await import('node:os');
+    cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  } else {
+    cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+  }
   return Math.min(Math.max(cores, 1), MAX_THREADS);
 }
 
@@ -94,9 +113,11 @@ export class LeafHashPool {
   private readonly slots: Slot[] = [];
   private readonly waiters = new Map<number, Waiter>();
   private readonly queue: Job[] = [];
+  /** Buffers to transfer with a queued job. */
+  private readonly transfers = new Map<number, ArrayBuffer[]>();
   private nextId = 1;
   private broken: Error | undefined;
-  private closed = false;
+  /** @internal */ closed = false;
   private referenced = false;
   private done = 0;
   private booted = 0;
@@ -116,21 +137,13 @@ export class LeafHashPool {
   /** Start `threads` workers (at least 1). */
   static async start(threads: number): Promise<LeafHashPool> {
     if (!Number.isInteger(threads) || threads < 1) throw fail('EINVAL', `a leaf-hashing pool needs at least one thread, not ${threads}`);
-    const { Worker } = await import('node:worker_threads');
     const module = await wasmModule();
     const pool = new LeafHashPool(threads);
+    const spawn = isNode() ? await nodeWorkers(pool, module) : webWorkers(pool, module);
     for (let i = 0; i < threads; i++) {
-      const worker = new Worker(POOL_WORKER_SOURCE, {
-        eval: true,
-        workerData: { module, chunkBytes: POOL_CHUNK_BYTES, minBlockSize: POOL_MIN_BLOCK_SIZE },
-      });
-      const slot: Slot = { worker, inFlight: 0 };
-      worker.on('message', (m: Reply) => pool.onReply(slot, m));
-      worker.on('error', (e: Error) => pool.breakPool(fail('EIO', `a leaf-hashing worker failed: ${e.message}`, e)));
-      worker.on('exit', (code) => {
-        if (!pool.closed) pool.breakPool(fail('EIO', `a leaf-hashing worker exited unexpectedly (exit code ${code})`));
-      });
-      worker.unref();
+      const slot: Slot = { worker: undefined as unknown as PoolWorker, inFlight: 0 };
+      slot.worker = spawn((m) => pool.onReply(slot, m));
+      slot.worker.unref();
       pool.slots.push(slot);
     }
     return pool;
@@ -162,6 +175,23 @@ export class LeafHashPool {
    * EIO when the file ends early (it shrank) or a worker fails.
    */
   hashFileBlocks(fd: number, pos: number, blocks: number, blockSize: number, salt: Uint8Array): Promise<LeafRun> {
+    return this.submit({ fd, pos }, [], blocks, blockSize, salt);
+  }
+
+  /**
+   * Hash `data`, whole blocks of `blockSize` bytes, under `salt`. The bytes
+   * are transferred to a worker: `data` must be the whole of an ArrayBuffer
+   * nobody else uses (a fresh copy), which is detached afterwards. Limits
+   * as for `hashFileBlocks`.
+   */
+  hashBytes(data: Uint8Array, blockSize: number, salt: Uint8Array): Promise<LeafRun> {
+    if (!(data.buffer instanceof ArrayBuffer) || data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) {
+      return Promise.reject(fail('EINVAL', 'hashBytes takes a Uint8Array that is the whole of its own ArrayBuffer'));
+    }
+    return this.submit({ data: data.buffer }, [data.buffer], data.length / blockSize, blockSize, salt);
+  }
+
+  private submit(source: Pick<Job, 'fd' | 'pos' | 'data'>, transfer: ArrayBuffer[], blocks: number, blockSize: number, salt: Uint8Array): Promise<LeafRun> {
     if (this.broken) return Promise.reject(this.broken);
     if (this.closed) return Promise.reject(fail('EBADF', 'the leaf-hashing pool is closed'));
     if (blockSize < POOL_MIN_BLOCK_SIZE || blockSize > POOL_MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
@@ -172,7 +202,8 @@ export class LeafHashPool {
     }
     const id = this.nextId++;
     return new Promise<LeafRun>((resolve, reject) => {
-      this.queue.push({ id, fd, pos, blocks, blockSize, salt });
+      this.queue.push({ id, blocks, blockSize, salt, ...source });
+      this.transfers.set(id, transfer);
       this.waiters.set(id, { resolve, reject, slot: this.slots[0]!, blocks });
       this.pump();
     });
@@ -195,7 +226,8 @@ export class LeafHashPool {
       const job = this.queue.shift()!;
       best.inFlight++;
       this.waiters.get(job.id)!.slot = best;
-      best.worker.postMessage(job);
+      best.worker.post(job, this.transfers.get(job.id) ?? []);
+      this.transfers.delete(job.id);
     }
     this.updateRef();
   }
@@ -212,7 +244,12 @@ export class LeafHashPool {
     }
   }
 
-  private onReply(slot: Slot, m: Reply): void {
+  /** @internal A worker's message; also where backends report a worker's failure or exit. */
+  onReply(slot: Slot, m: Reply): void {
+    if (m.id === 0 && m.error) {
+      this.breakPool(fail('EIO', `a leaf-hashing worker failed to start: ${m.error.message}`));
+      return;
+    }
     if (m.ready) {
       if (++this.booted === this.slots.length) this.markReady();
       return;
@@ -231,7 +268,8 @@ export class LeafHashPool {
     this.pump();
   }
 
-  private breakPool(e: Error): void {
+  /** @internal */
+  breakPool(e: Error): void {
     if (this.broken || this.closed) return;
     this.broken = e;
     this.markFailed(e);
@@ -241,10 +279,71 @@ export class LeafHashPool {
 
   private rejectAll(e: Error): void {
     this.queue.length = 0;
+    this.transfers.clear();
     for (const w of this.waiters.values()) w.reject(e);
     this.waiters.clear();
     this.updateRef();
   }
+}
+
+/** Node (worker_threads), as opposed to a browser. */
+function isNode(): boolean {
+  return typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+}
+
+type Spawn = (onMessage: (m: Reply) => void) => PoolWorker;
+
+/** Workers on node:worker_threads, running POOL_WORKER_SOURCE. */
+async function nodeWorkers(pool: LeafHashPool, module: WebAssembly.Module): Promise<Spawn> {
+  const { Worker } = await import('node:worker_threads');
+  return (onMessage) => {
+    const worker = new Worker(POOL_WORKER_SOURCE, {
+      eval: true,
+      workerData: { module, chunkBytes: POOL_CHUNK_BYTES, minBlockSize: POOL_MIN_BLOCK_SIZE },
+    });
+    worker.on('message', onMessage);
+    worker.on('error', (e: Error) => pool.breakPool(fail('EIO', `a leaf-hashing worker failed: ${e.message}`, e)));
+    worker.on('exit', (code) => {
+      if (!pool.closed) pool.breakPool(fail('EIO', `a leaf-hashing worker exited unexpectedly (exit code ${code})`));
+    });
+    return {
+      post: (m, transfer) => worker.postMessage(m, transfer),
+      ref: () => worker.ref(),
+      unref: () => worker.unref(),
+      terminate: () => worker.terminate(),
+    };
+  };
+}
+
+/** Web Workers from a Blob URL, running WEB_POOL_WORKER_SOURCE; the module goes to each in its first message. */
+function webWorkers(pool: LeafHashPool, module: WebAssembly.Module): Spawn {
+  const g = globalThis as unknown as {
+    Worker?: new (url: string) => {
+      postMessage(m: unknown, transfer: ArrayBuffer[]): void;
+      terminate(): void;
+      onmessage: ((ev: { data: Reply }) => void) | null;
+      onerror: ((ev: { message?: string }) => void) | null;
+    };
+    Blob?: new (parts: string[], opts: { type: string }) => object;
+    URL?: { createObjectURL(b: object): string };
+  };
+  if (typeof g.Worker !== 'function' || typeof g.Blob !== 'function' || typeof g.URL?.createObjectURL !== 'function') {
+    throw fail('EINVAL', 'no worker threads here: neither node:worker_threads nor Web Workers');
+  }
+  const url = g.URL.createObjectURL(new g.Blob([WEB_POOL_WORKER_SOURCE], { type: 'text/javascript' }));
+  const WebWorker = g.Worker;
+  return (onMessage) => {
+    const worker = new WebWorker(url);
+    worker.onmessage = (ev) => onMessage(ev.data);
+    worker.onerror = (ev) => pool.breakPool(fail('EIO', `a leaf-hashing worker failed: ${ev.message ?? 'error'}`));
+    worker.postMessage({ init: { module, chunkBytes: POOL_CHUNK_BYTES, minBlockSize: POOL_MIN_BLOCK_SIZE } }, []);
+    return {
+      post: (m, transfer) => worker.postMessage(m, transfer),
+      ref: () => undefined,
+      unref: () => undefined,
+      terminate: () => worker.terminate(),
+    };
+  };
 }
 
 let shared: Promise<LeafHashPool | undefined> | undefined;
