@@ -141,9 +141,10 @@ export class LeafHashPool {
     const pool = new LeafHashPool(threads);
     const spawn = isNode() ? await nodeWorkers(pool, module) : webWorkers(pool, module);
     for (let i = 0; i < threads; i++) {
-      const slot: Slot = { worker: undefined as unknown as PoolWorker, inFlight: 0 };
-      slot.worker = spawn((m) => pool.onReply(slot, m));
-      slot.worker.unref();
+      // Messages arrive as events, after the slot below exists.
+      const worker = spawn((m) => pool.onReply(slot, m));
+      const slot: Slot = { worker, inFlight: 0 };
+      worker.unref();
       pool.slots.push(slot);
     }
     return pool;
