@@ -88,15 +88,7 @@ export class File {
    */
   read(pos: number, len: number): Promise<Uint8Array> {
     const r = checkRange(pos, len);
-    return this.volume.run(async () => {
-      const inode = this.alive();
-      if (r.pos >= inode.size || r.len === 0) return new Uint8Array(0);
-      // A sealed file's data is verified against its Merkle tree before it is cached.
-      let verify = inode.verity === 'sealed' ? verityReadHook(this.volume, inode) : undefined;
-      if (verify instanceof Promise) verify = await verify;
-      const opts = verify ? { verify } : undefined;
-      return readRange(this.volume, inode, r.pos, Math.min(r.len, inode.size - r.pos), opts);
-    });
+    return this.volume.run(() => this.readLocked(r.pos, r.len));
   }
 
   /**
@@ -107,14 +99,17 @@ export class File {
   readInto(pos: number, dst: Uint8Array): Promise<number> {
     const into = checkBytes(dst);
     const r = checkRange(pos, into.length);
-    return this.volume.run(async () => {
-      const inode = this.alive();
-      if (r.pos >= inode.size || r.len === 0) return 0;
-      let verify = inode.verity === 'sealed' ? verityReadHook(this.volume, inode) : undefined;
-      if (verify instanceof Promise) verify = await verify;
-      const got = await readRange(this.volume, inode, r.pos, Math.min(r.len, inode.size - r.pos), { verify, into });
-      return got.length;
-    });
+    return this.volume.run(async () => (await this.readLocked(r.pos, r.len, into)).length);
+  }
+
+  /** Under the volume lock: [pos, pos + len) up to EOF, into `into` when given. */
+  private async readLocked(pos: number, len: number, into?: Uint8Array): Promise<Uint8Array> {
+    const inode = this.alive();
+    if (pos >= inode.size || len === 0) return new Uint8Array(0);
+    // A sealed file's data is verified against its Merkle tree before it is cached.
+    let verify = inode.verity === 'sealed' ? verityReadHook(this.volume, inode) : undefined;
+    if (verify instanceof Promise) verify = await verify;
+    return readRange(this.volume, inode, pos, Math.min(len, inode.size - pos), { verify, into });
   }
 
   /**
