@@ -3,29 +3,13 @@
 // what a browser offers (no process, require, Buffer or fs) and check that the
 // WASM module loads, a digest matches fsverity-utils and the engine runs on a
 // MemoryDevice.
-import { build } from 'esbuild';
-import { resolve } from 'node:path';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
-
-async function bundle(): Promise<string> {
-  const out = await build({
-    entryPoints: [resolve(__dirname, '../src/index.ts')],
-    bundle: true,
-    platform: 'browser',
-    format: 'iife',
-    globalName: 'IomapVerity',
-    write: false,
-    // FileDevice and fsverityDigestFile load node:fs lazily, only when called.
-    external: ['node:*'],
-    logLevel: 'silent',
-  });
-  return out.outputFiles[0].text;
-}
+import { browserBundle } from './helpers/browser-bundle.js';
 
 describe('browser bundle', () => {
   it('bundles without Node built-ins and runs in a context with browser globals only', async () => {
-    const code = await bundle();
+    const code = await browserBundle();
     const context = vm.createContext({
       WebAssembly,
       atob,

@@ -2,12 +2,12 @@
 // playwright-core): bundled for the browser, served from localhost, it
 // digests a large buffer on Web Workers and agrees with fsverity-utils.
 // `.ci/run` installs chromium; in CI its absence is a failure, not a skip.
-import { build } from 'esbuild';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { browserBundle } from './helpers/browser-bundle.js';
 import { fsverity, HAVE_FSVERITY, IN_CI, requireOracleInCi } from './helpers/fsverity.js';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
@@ -27,17 +27,8 @@ const SIZE = 12 * 1024 * 1024 + 777;
 
 beforeAll(async () => {
   if (!CHROMIUM) return;
-  const out = await build({
-    entryPoints: [resolve(__dirname, '../src/index.ts')],
-    bundle: true,
-    platform: 'browser',
-    format: 'iife',
-    globalName: 'IomapVerity',
-    write: false,
-    external: ['node:*'],
-    logLevel: 'silent',
-  });
-  const page = `<!doctype html><meta charset="utf-8"><script>${out.outputFiles[0]!.text}</script><script>${SAMPLE}</script>`;
+
+  const page = `<!doctype html><meta charset="utf-8"><script>${await browserBundle()}</script><script>${SAMPLE}</script>`;
   server = createServer((_req, res) => {
     res.setHeader('content-type', 'text/html');
     res.end(page);
