@@ -75,6 +75,13 @@ export function haveTool(tool: Tool): boolean {
   return TOOLS[tool] !== undefined;
 }
 
+/** The absolute path of `tool`, for a shell script run over a mount. Throws when it is not installed. */
+export function toolPath(tool: Tool): string {
+  const p = TOOLS[tool];
+  if (p === undefined) throw new Error(`${tool} is not installed`);
+  return p;
+}
+
 /** Under CI a missing tool is a failure; elsewhere the caller skips. */
 export function requireToolInCi(tool: Tool): void {
   if (IN_CI && !haveTool(tool)) throw new Error(`${tool} is not installed but CI is set: .ci/run must install it`);
