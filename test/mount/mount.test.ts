@@ -294,6 +294,27 @@ describe.runIf(HAVE_FUSE)('mountVolume: real programs through the engine', () =>
     expect(one.stdout.length).toBe(0);
   });
 
+  it('a full volume is ENOSPC for dd, keeps what was there, and takes writes again once a file is removed', async () => {
+    rmSync(img);
+    const d = await FileDevice.open(img, { blockSize: 4096, size: 16 << 20, create: true });
+    await (await Volume.format(d)).close();
+    await d.close();
+    await mountIt();
+    writeFileSync(join(host, 'keep'), randomBytes(100_000, 40));
+    await runOk('cp', [join(host, 'keep'), mnt]);
+    const full = await run('dd', ['if=/dev/zero', `of=${join(mnt, 'fill')}`, 'bs=1M', 'count=64', 'conv=fsync']);
+    expect(full.status).not.toBe(0);
+    expect(full.stderr).toContain('No space left on device');
+    await runOk('cmp', [join(host, 'keep'), join(mnt, 'keep')]);
+    await runOk('rm', [join(mnt, 'fill')]);
+    await runOk('dd', ['if=/dev/zero', `of=${join(mnt, 'again')}`, 'bs=1M', 'count=4', 'conv=fsync', 'status=none']);
+    await remount(async (v) => {
+      expect(await v.list()).toEqual(['again', 'keep']);
+      const f = await v.open('keep');
+      expect(Buffer.compare(Buffer.from(await f.read(0, f.size)), readFileSync(join(host, 'keep')))).toBe(0);
+    });
+  });
+
   it('read-only: every change is EROFS, reads work', async () => {
     {
       const d = await FileDevice.open(img, { blockSize: 4096 });
