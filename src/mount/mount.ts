@@ -105,6 +105,11 @@ export async function mountVolume(volume: Volume, dir: string, opts: MountOption
     allowOther: Boolean(opts.allowOther),
     debug: Boolean(opts.debug),
     maxRead: 1 << 17,
+    // Every change reaches the volume through this mount (the image is
+    // not written by anyone else meanwhile), so the kernel's page cache
+    // stays coherent and may be kept across opens, as for a local
+    // filesystem; a sealed file's pages enter it only once verified.
+    kernelCache: true,
     // fuse-native has no option for these: libfuse2 takes them in the
     // same comma-separated -o list. big_writes lifts writes from one page
     // to max_write per request.
