@@ -84,8 +84,9 @@ async function isMounted(dir: string): Promise<boolean> {
  * Errors of the volume reach programs as their errno (`EIO` for a sealed
  * block that fails verification: `cat` prints "Input/output error"); a
  * sealed file opened for writing is EPERM; an fsync returns once the
- * file's data and the metadata are durable (`File.fsync`). A removed file
- * is gone for handles still open on it too (ENOENT), unlike POSIX.
+ * file's data and the metadata are durable (`File.fsync`). A file removed
+ * while open stays readable through its handles: libfuse renames it to
+ * `.fuse_hidden…` and removes it at the last close.
  */
 export async function mountVolume(volume: Volume, dir: string, opts: MountOptions = {}): Promise<Mount> {
   const Fuse = await loadFuse();

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DIGEST_XATTR, FileDevice, Volume, mountVolume, type Mount } from '../../src/index.js';
 import { pattern } from '../helpers/device-suite.js';
-import { HAVE_FUSE, forceUnmount, haveTool, requireFuseInCi, requireToolInCi, run, runOk } from '../helpers/fuse.js';
+import { HAVE_FUSE, forceUnmount, haveTool, requireFuseInCi, requireToolInCi, run, runOk, toolPath } from '../helpers/fuse.js';
 
 const IMAGE_SIZE = 256 << 20;
 
@@ -147,6 +147,17 @@ describe.runIf(HAVE_FUSE)('mountVolume: real programs through the engine', () =>
       const f = await v.open('a');
       expect(Buffer.compare(Buffer.from(await f.read(0, f.size)), grown)).toBe(0);
     });
+  });
+
+  it('a file removed while a program has it open still reads through that descriptor, and is gone after the close', async () => {
+    await mountIt();
+    const f = join(mnt, 'open.bin');
+    writeFileSync(join(host, 'open.bin'), randomBytes(200_000, 50));
+    await runOk('cp', [join(host, 'open.bin'), f]);
+    const script = `exec 3<"${f}"; ${toolPath('rm')} "${f}" || exit 1; ${toolPath('cat')} <&3`;
+    const r = await runOk('sh', ['-c', script]);
+    expect(Buffer.compare(r.stdout, readFileSync(join(host, 'open.bin')))).toBe(0);
+    await remount(async (v) => expect(await v.list()).toEqual([]));
   });
 
   it('tar archives files off the mount and the archive extracts to the same bytes', async () => {
