@@ -56,6 +56,7 @@ const TOOLS: Record<string, string | undefined> = {
   rm: firstOf('/usr/bin/rm', '/bin/rm'),
   mkdir: firstOf('/usr/bin/mkdir', '/bin/mkdir'),
   ln: firstOf('/usr/bin/ln', '/bin/ln'),
+  ls: firstOf('/usr/bin/ls', '/bin/ls'),
   sh: firstOf('/usr/bin/sh', '/bin/sh'),
   stat: firstOf('/usr/bin/stat'),
   truncate: firstOf('/usr/bin/truncate'),

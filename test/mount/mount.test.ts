@@ -134,6 +134,7 @@ describe.runIf(HAVE_FUSE)('mountVolume: real programs through the engine', () =>
     await runOk('touch', [join(mnt, 'b')]);
     await runOk('mv', ['-f', join(mnt, 'b.tmp'), join(mnt, 'b')]);
     expect((await runOk('cat', [join(mnt, 'b')])).stdout.toString()).toBe('the new b');
+    expect((await runOk('ls', ['-1a', mnt])).stdout.toString()).toBe('.\n..\na\nb\n');
     await runOk('rm', [join(mnt, 'b')]);
     const mk = await run('mkdir', [join(mnt, 'sub')]);
     expect(mk.status).not.toBe(0);
