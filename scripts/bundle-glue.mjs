@@ -19,6 +19,8 @@ export async function bundleWorkerGlue() {
     platform: 'neutral',
     target: 'es2022',
     legalComments: 'none',
+    // No comments in the output: editing a doc comment changes nothing the workers run.
+    minifyWhitespace: true,
     charset: 'utf8',
     logLevel: 'silent',
   });

@@ -144,7 +144,8 @@ function discardIfEmpty(folio: Folio): void {
 
 /** Read [from, to) of a pinned folio under its lock; a failure that leaves nothing cached drops the folio. */
 async function readLockedFolio(inode: IomapInode, folio: Folio, ops: IomapOps, opts: IomapReadOptions, from: number, to: number) {
-  // Reads need no stable bytes: writeback only ever writes blocks that are up to date.
+  // No waiting for writeback: it writes only blocks that are up to date, and
+  // a read fills only the others.
   await folio.withLocked(
     async () => {
       try {

@@ -140,6 +140,7 @@ async function iomapWriteBegin(iter: IomapIterState, ops: IomapOps, pos: number,
     }
   }
 }
+
 /**
  * Finish a folio of a write or zero step after `copied` bytes went in
  * (iomap_write_end, then the size update and __iomap_put_folio of

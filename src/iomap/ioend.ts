@@ -14,15 +14,19 @@ import type { IomapInode, IomapIoend, IomapType, IomapWritebackOps } from './typ
 
 /** A piece of one folio inside an ioend. */
 export interface IoendSegment {
+  /** The folio, under writeback until this segment's bytes complete. */
   folio: Folio;
   /** Byte offset in the folio. */
   off: number;
+  /** Bytes of the folio this segment writes. */
   len: number;
 }
 
 /** An ioend being built: the public record plus the folio segments it writes. */
 export interface PendingIoend extends IomapIoend {
+  /** Bytes so far: grows while ranges are merged in (canMerge). */
   length: number;
+  /** The folio pieces, in file order, that make up `length`. */
   readonly segments: IoendSegment[];
 }
 

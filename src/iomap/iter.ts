@@ -23,7 +23,14 @@ import {
   type IomapOps,
 } from './types.js';
 
+/**
+ * The state of one walk over a range (the kernel's struct iomap_iter): made
+ * by newIomapIter, moved on by iomapIter, advanced by the body through
+ * iomapIterAdvance. A body reads `pos`, `iomap` and `srcmap`; the rest is
+ * the iterator's.
+ */
 export interface IomapIterState {
+  /** The inode walked. */
   readonly inode: IomapInode;
   /** Start of what is left to do. */
   pos: number;

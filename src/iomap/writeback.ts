@@ -22,6 +22,7 @@ import {
   type IomapWritebackOps,
 } from './types.js';
 
+/** Options of `iomapWritepages`: the byte range to write back. */
 export interface IomapWritebackOptions {
   /** First file byte to write back (default 0). */
   start?: number;
@@ -29,6 +30,7 @@ export interface IomapWritebackOptions {
   end?: number;
 }
 
+/** What one `iomapWritepages` call did. */
 export interface IomapWritebackResult {
   /** Bytes submitted to the device. */
   bytes: number;

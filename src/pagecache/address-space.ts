@@ -58,6 +58,7 @@ export class AddressSpace {
 
   /** Use `PageCache.createMapping`; EINVAL for a block or folio size out of range. */
   constructor(
+    /** The volume's cache the folios count against. */
     readonly cache: PageCache,
     opts: AddressSpaceOptions,
   ) {

@@ -53,6 +53,7 @@ export class PageCache {
 
   /** A cache over `wasm`'s memory; EINVAL for a budget below 64 KiB or not an integer. */
   constructor(
+    /** The instance whose memory holds the folios. */
     readonly wasm: Wasm,
     opts: PageCacheOptions = {},
   ) {

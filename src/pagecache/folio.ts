@@ -45,7 +45,9 @@ export class Folio {
   private lockWaiters: Array<() => void> = [];
   private wbWaiters: Array<() => void> = [];
 
+  /** Use `AddressSpace.getFolio`; ENOSPC when memory for the block state cannot be had. */
   constructor(
+    /** The inode's cache holding the folio. */
     readonly mapping: AddressSpace,
     /** First page index. */
     readonly index: number,

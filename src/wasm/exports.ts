@@ -99,6 +99,7 @@ export interface WasmFunctions {
 
 /** Everything the module exports: its functions, its memory and the arena's constants. */
 export interface WasmExports extends WasmFunctions {
+  /** The module's linear memory: grows, never shrinks; views detach when it grows. */
   memory: WebAssembly.Memory;
   /** log2 of the arena's page size (12). */
   ARENA_PAGE_SHIFT: WebAssembly.Global;

@@ -45,6 +45,7 @@ export function wasmModule(): Promise<WebAssembly.Module> {
  * above go through their methods.
  */
 export class Wasm {
+  /** The module's exports, typed. */
   readonly x: WasmExports;
   private buf: ArrayBuffer | undefined;
   private view8: Uint8Array = new Uint8Array(0);

@@ -82,7 +82,9 @@ export interface Sha256BlockHasherOptions {
  * once and goes back at dispose().
  */
 export class Sha256BlockHasher {
+  /** Bytes of every block hashed. */
   readonly blockSize: number;
+  /** Which kernel groups of four blocks go through (Sha256BlockHasherOptions.lanes). */
   readonly lanes: 1 | 4;
   private readonly wasm: Wasm;
   private ctx: number;

@@ -5,7 +5,6 @@ import { WASM_FUNCTION_ARITY, WASM_VALUE_EXPORTS } from '../../src/wasm/exports.
 import { WASM_GLUE_SOURCE } from '../../src/wasm/glue.generated.js';
 import { instantiateWasm, wasmModule } from '../../src/wasm/index.js';
 import { Sha256BlockHasher } from '../../src/wasm/sha256.js';
-// @ts-expect-error: a build script in plain JavaScript, without type declarations
 import { bundleWorkerGlue, glueModule } from '../../scripts/bundle-glue.mjs';
 
 describe('the WASM glue', () => {
@@ -25,14 +24,14 @@ describe('the WASM glue', () => {
     }
   });
 
-  it("refuses an instance whose exports are not the described ones, naming the export", async () => {
+  it('refuses an instance whose exports are not the described ones, naming the export', async () => {
     const { Wasm } = await import('../../src/wasm/index.js');
     const fake = { exports: { memory: new WebAssembly.Memory({ initial: 1 }) } } as unknown as WebAssembly.Instance;
     expect(() => new Wasm(fake)).toThrow(/does not match its glue: export arena_order_for/);
   });
 
   it("the workers' copy is the bundle of the current src/wasm sources (run `npm run embed` after changing them)", async () => {
-    const fresh = glueModule(await bundleWorkerGlue()) as string;
+    const fresh = glueModule(await bundleWorkerGlue());
     const committed = readFileSync(new URL('../../src/wasm/glue.generated.ts', import.meta.url), 'utf8');
     expect(committed).toBe(fresh);
   });
@@ -40,7 +39,7 @@ describe('the WASM glue', () => {
   it("the workers' copy hashes exactly as the main glue does, in a realm of its own", async () => {
     const mod = await wasmModule();
     const g: { IomapVerityWasm?: typeof import('../../src/wasm/worker-glue.js') } = {};
-    runInNewContext(`${WASM_GLUE_SOURCE}\nthis.IomapVerityWasm = IomapVerityWasm;`, Object.assign(g, { WebAssembly, Uint8Array, ArrayBuffer, DataView, Object, Error, Number }));
+    runInNewContext(`${WASM_GLUE_SOURCE}\nthis.IomapVerityWasm = IomapVerityWasm;`, g);
     const glue = g.IomapVerityWasm!;
     const theirs = glue.instantiateWasmSync(mod);
     const ours = await instantiateWasm(mod);
