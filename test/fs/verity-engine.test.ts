@@ -7,24 +7,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FaultyDevice, FileDevice, MemoryDevice, Volume, fsverityDigest, isErrno } from '../../src/index.js';
 import type { BlockDevice } from '../../src/device/index.js';
 import { leafHashPool } from '../../src/verity/pool.js';
+import { randomBytes as bytesFrom, rng } from '../helpers/bytes.js';
 import { fsverityDigestOf } from '../helpers/fsverity.js';
+import { sealingFaults } from '../helpers/sealing-faults.js';
 import { itWithTool } from '../helpers/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iomap-verity-engine-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-let seed = 0x9e3779b9;
-function rnd(): number {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) / 2 ** 32;
-}
-function randomBytes(n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = (rnd() * 256) | 0;
-  return b;
-}
+/** One stream for the whole file: each test draws its bytes from it in turn. */
+const rnd = rng(0x9e3779b9);
+const randomBytes = (n: number) => bytesFrom(n, rnd);
 
 function oracle(data: Uint8Array, alg: string, bs: number, salt: Uint8Array) {
   const f = join(dir, 'in');
@@ -392,49 +385,4 @@ describe('tampering', () => {
   });
 });
 
-describe('failures while sealing', () => {
-  it('a read, write or flush failing at any step leaves the file as it was and writable', async () => {
-    const data = randomBytes(300_000);
-    // count the device operations of a clean run
-    const probe = new FaultyDevice(new MemoryDevice({ blockSize: 4096, size: 16 << 20 }), { writeCache: false });
-    const pv = await Volume.format(probe, { maxFolioSize: 65536, cacheBytes: 1 << 20 });
-    const pf = await pv.create('f');
-    await pf.write(0, data);
-    await pf.fsync();
-    const before = probe.ops.length;
-    await pf.enableVerity();
-    const count = (op: string) => probe.ops.slice(before).filter((o) => o.op === op).length;
-    const steps = { write: count('write'), flush: count('flush'), read: count('read') };
-    expect(steps.write + steps.flush).toBeGreaterThan(3);
-    expect(steps.read).toBeGreaterThan(0);
-    const want = (await pf.measureVerity()).formatted;
-    for (const op of ['write', 'flush', 'read'] as const) {
-      for (let n = 1; n <= steps[op]; n++) {
-        const dev = new FaultyDevice(new MemoryDevice({ blockSize: 4096, size: 16 << 20 }), { writeCache: false });
-        const vol = await Volume.format(dev, { maxFolioSize: 65536, cacheBytes: 1 << 20 });
-        const f = await vol.create('f');
-        await f.write(0, data);
-        await f.fsync();
-        const rule = dev.injectFault({ op, nth: n });
-        const r = await f.enableVerity().then(
-          () => 'ok',
-          (e) => e.code,
-        );
-        rule.remove();
-        if (r === 'ok') {
-          expect(f.isVerity).toBe(true);
-        } else {
-          expect(r).toBe('EIO');
-          expect(f.isVerity).toBe(false);
-          expect(f.size).toBe(data.length);
-          expect(Buffer.from(await f.read(0, data.length))).toEqual(Buffer.from(data));
-          await f.write(0, new Uint8Array([1]));
-          await f.write(0, data.subarray(0, 1));
-          await f.enableVerity();
-        }
-        expect((await f.measureVerity()).formatted).toBe(want);
-        await vol.close();
-      }
-    }
-  });
-});
+sealingFaults(4);
