@@ -4,11 +4,8 @@ import { isErrno } from '../../src/errors.js';
 import { iomapBufferedRead, iomapBufferedWrite, iomapFsync, iomapWritepages } from '../../src/iomap/index.js';
 import { PageCache } from '../../src/pagecache/index.js';
 import { instantiateWasm } from '../../src/wasm/index.js';
+import { rng } from '../helpers/bytes.js';
 import { TestFs, TestInode } from '../helpers/iomap-testfs.js';
-
-function rng(seed: number) {
-  return () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-}
 
 describe('folio block bitmaps (WASM)', () => {
   it('set, clear, next-set, next-clear and runs agree with a boolean array across word boundaries', async () => {
