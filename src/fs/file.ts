@@ -14,14 +14,9 @@ import { checkBytes, checkFileEnd, checkFileSize, checkRange } from './validate.
 import type { Volume } from './volume.js';
 import { readRange, truncateInode, writeRange, writebackInode } from './engine.js';
 import { validateSealParams, type VerityParamsOptions } from '../verity/params.js';
-import {
-  enableVerity,
-  measureVerity,
-  readVerityMetadata,
-  verityReadHook,
-  type VerityMeasurement,
-  type VerityMetadataType,
-} from './verity.js';
+import { enableVerity, measureInode, readInodeVerityMetadata, verityReadHook } from './verity.js';
+import type { VerityMeasurement } from '../verity/measure.js';
+import type { VerityMetadataType } from '../verity/read-metadata.js';
 
 /** Options of `File.enableVerity`: the fs-verity parameters, and progress reports. */
 export interface EnableVerityOptions extends VerityParamsOptions {
@@ -225,7 +220,7 @@ export class File {
 
   /** The fs-verity file digest (FS_IOC_MEASURE_VERITY), from the descriptor. ENODATA when not sealed. */
   measureVerity(): Promise<VerityMeasurement> {
-    return this.volume.run(async () => measureVerity(this.volume, this.alive()));
+    return this.volume.run(async () => measureInode(this.volume, this.alive()));
   }
 
   /**
@@ -239,6 +234,6 @@ export class File {
       throw fail('EINVAL', `unknown fs-verity metadata type ${JSON.stringify(type)}: use merkle_tree, descriptor or signature`);
     }
     const r = checkRange(offset, length);
-    return this.volume.run(async () => readVerityMetadata(this.volume, this.alive(), type, r.pos, r.len));
+    return this.volume.run(async () => readInodeVerityMetadata(this.volume, this.alive(), type, r.pos, r.len));
   }
 }

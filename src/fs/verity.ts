@@ -21,23 +21,21 @@ import { fail, isErrno } from '../errors.js';
 import { IOMAP_F_FSVERITY, type IomapFilledRange, type IomapVerifyHook } from '../iomap/types.js';
 import { iomapFsverityWrite } from '../iomap/buffered-write.js';
 import { iomapBufferedRead } from '../iomap/buffered-read.js';
-import { computeFileDigest, formatDigest, validateDescriptor, type VerityDescriptor } from '../verity/descriptor.js';
 import { buildVerityMetadata } from '../verity/enable.js';
 import { locateDescriptor } from '../verity/layout.js';
 import type { VerityParams } from '../verity/params.js';
 import type { VerityOps } from '../verity/verity-ops.js';
-import { MerkleVerifier } from '../verity/verify.js';
+import { openVerity, type VerityInfo } from '../verity/open.js';
+import { measureVerity, type VerityMeasurement } from '../verity/measure.js';
+import { readVerityMetadata, type VerityMetadataType } from '../verity/read-metadata.js';
 import type { MerkleTreeBuilder } from '../verity/tree.js';
 import { leafHashPool, startedLeafHashPool, POOL_CHUNK_BYTES, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool, type LeafRun } from '../verity/pool.js';
 import { dropVerityMetadata, writebackInode } from './engine.js';
 import type { Inode } from './inode.js';
 import type { Volume } from './volume.js';
 
-/** What a sealed inode keeps in memory once its descriptor was read and checked. */
-interface SealedState {
-  readonly descriptorBytes: Uint8Array;
-  readonly descriptor: VerityDescriptor;
-  readonly verifier: MerkleVerifier;
+/** What a sealed inode keeps in memory once opened: the library's info and the read hook made from it. */
+interface SealedState extends VerityInfo {
   /** The read hook, made once per sealed inode. */
   hook?: IomapVerifyHook;
 }
@@ -51,16 +49,32 @@ function label(inode: Inode): string {
   return `file ${JSON.stringify(inode.name)}`;
 }
 
-/** `VerityOps` for one inode: offsets relative to its metadata area, placed by the inode's sizing policy. */
+/**
+ * `VerityOps` for one inode: offsets relative to its metadata area, placed
+ * by the inode's sizing policy. The descriptor is found from the end of the
+ * area (the end of the file's last extent past EOF), whose last four bytes
+ * hold its size (see src/verity/layout.ts).
+ */
 function verityOps(volume: Volume, inode: Inode): VerityOps {
-  return {
+  const ops: VerityOps = {
     async writeMetadata(offset, bytes) {
       await iomapFsverityWrite(inode, inode.cacheMetaStart + offset, bytes, volume.ops);
     },
     async readMetadata(offset, length) {
       return iomapBufferedRead(inode, inode.cacheMetaStart + offset, length, volume.ops, { metadata: true });
     },
+    async getDescriptor() {
+      const all = inode.extents.extents();
+      const last = all[all.length - 1];
+      const areaEnd = last ? (last.fileBlock + last.blocks) * inode.blockSize - inode.deviceMetaStart : 0;
+      if (areaEnd < 4) throw fail('ERANGE', `${label(inode)} is marked sealed but has no fs-verity metadata past EOF`);
+      const sizeField = await ops.readMetadata(areaEnd - 4, 4);
+      const descSize = new DataView(sizeField.buffer, sizeField.byteOffset, 4).getUint32(0, false);
+      const { descOffset } = locateDescriptor(areaEnd, descSize);
+      return ops.readMetadata(descOffset, descSize);
+    },
   };
+  return ops;
 }
 
 /**
@@ -280,33 +294,23 @@ export async function enableVerity(
   }
 }
 
-/** The sealed state of `inode`, reading and checking its descriptor the first time. */
+/**
+ * The opened fs-verity state of a sealed `inode` (its fsverity_info),
+ * made by the library's `openVerity` the first time it is needed.
+ * ENODATA when the file is not sealed.
+ */
 async function sealedState(volume: Volume, inode: Inode): Promise<SealedState> {
   const have = sealed.get(inode);
   if (have) return have;
   if (inode.verity !== 'sealed') throw fail('ENODATA', `${label(inode)} is not sealed with fs-verity`);
-  const ops = verityOps(volume, inode);
-  const all = inode.extents.extents();
-  const last = all[all.length - 1];
-  const areaEnd = last ? (last.fileBlock + last.blocks) * inode.blockSize - inode.deviceMetaStart : 0;
-  if (areaEnd < 4) throw fail('ERANGE', `${label(inode)} is marked sealed but has no fs-verity metadata past EOF`);
-  const sizeField = await ops.readMetadata(areaEnd - 4, 4);
-  const descSize = new DataView(sizeField.buffer, sizeField.byteOffset, 4).getUint32(0, false);
-  const { descOffset } = locateDescriptor(areaEnd, descSize);
-  const descriptorBytes = await ops.readMetadata(descOffset, descSize);
-  const descriptor = validateDescriptor(descriptorBytes, { rules: 'seal' });
-  if (descriptor.dataSize !== inode.size) {
-    throw fail('EINVAL', `fs-verity descriptor of ${label(inode)} is for ${descriptor.dataSize} bytes, the file has ${inode.size}`);
-  }
-  const verifier = await MerkleVerifier.create(descriptor, ops, label(inode));
-  const state = { descriptorBytes, descriptor, verifier };
+  const state: SealedState = await openVerity(verityOps(volume, inode), inode.size, label(inode));
   sealed.set(inode, state);
   return state;
 }
 
 /** Forget what was cached about a sealed inode (on remove or close). */
 export function forgetVerity(inode: Inode): void {
-  sealed.get(inode)?.verifier.dispose();
+  sealed.get(inode)?.dispose();
   sealed.delete(inode);
 }
 
@@ -369,37 +373,18 @@ async function makeVerityReadHook(volume: Volume, inode: Inode): Promise<IomapVe
   });
 }
 
-export interface VerityMeasurement {
-  algorithm: 'sha256' | 'sha512';
-  digest: Uint8Array;
-  /** `sha256:<hex>`, as `fsverity measure` prints it. */
-  formatted: string;
+/** FS_IOC_MEASURE_VERITY of a sealed `inode` (see `measureVerity` in src/verity/measure.ts). */
+export async function measureInode(volume: Volume, inode: Inode): Promise<VerityMeasurement> {
+  return measureVerity(await sealedState(volume, inode));
 }
 
-export async function measureVerity(volume: Volume, inode: Inode): Promise<VerityMeasurement> {
-  const s = await sealedState(volume, inode);
-  const alg = s.descriptor.params.algorithm;
-  const digest = await computeFileDigest(alg, s.descriptorBytes);
-  return { algorithm: alg.name, digest, formatted: formatDigest(alg, digest) };
-}
-
-export type VerityMetadataType = 'merkle_tree' | 'descriptor' | 'signature';
-
-/** FS_IOC_READ_VERITY_METADATA: pread semantics over the tree (unstored blocks filled in) or the descriptor. */
-export async function readVerityMetadata(
+/** FS_IOC_READ_VERITY_METADATA of a sealed `inode` (see `readVerityMetadata` in src/verity/read-metadata.ts). */
+export async function readInodeVerityMetadata(
   volume: Volume,
   inode: Inode,
   type: VerityMetadataType,
   offset: number,
   length: number,
 ): Promise<Uint8Array> {
-  const s = await sealedState(volume, inode);
-  switch (type) {
-    case 'merkle_tree':
-      return s.verifier.readTree(offset, length);
-    case 'descriptor':
-      return s.descriptorBytes.slice(Math.min(offset, s.descriptorBytes.length), Math.min(offset + length, s.descriptorBytes.length));
-    case 'signature':
-      throw fail('ENODATA', `${label(inode)} has no fs-verity built-in signature`);
-  }
+  return readVerityMetadata(await sealedState(volume, inode), type, offset, length, label(inode));
 }
