@@ -190,17 +190,22 @@ export abstract class BlockDevice {
   /** Backend: release resources. Called at most once. */
   protected abstract _close(): Promise<void>;
 
-  /**
-   * Whoever has this device open for exclusive use (a Volume), so that a
-   * second one in this process gets EBUSY; undefined when free.
-   * @internal
-   */
-  holder: object | undefined;
+  private lives = 0;
 
-  /** For backends that can come back after a close (FaultyDevice after a crash: whoever held it died too). */
+  /**
+   * How many times the device came back after a close or power cut
+   * (`reopenFront`). State another layer keeps about the device, such as
+   * the filesystem's one-Volume-per-device claim, belongs to one
+   * generation: whoever held the device before it came back died with it.
+   */
+  get generation(): number {
+    return this.lives;
+  }
+
+  /** For backends that can come back after a close (FaultyDevice after a crash): a new generation starts. */
   protected reopenFront(): void {
     this.isClosed = false;
-    this.holder = undefined;
+    this.lives++;
   }
 
   private checkOpen(op: DeviceOp): void {

@@ -15,7 +15,7 @@
  * and on any failure drops the metadata again, leaving the file as it was
  * and writable.
  *
- * All functions here run under the volume lock (`Volume.run`).
+ * All functions here run under the volume lock (`Mount.run`).
  */
 import { fail, isErrno } from '../errors.js';
 import { IOMAP_F_FSVERITY, type IomapFilledRange, type IomapVerifyHook } from '../iomap/types.js';
@@ -32,7 +32,7 @@ import type { MerkleTreeBuilder } from '../verity/tree.js';
 import { leafHashPool, startedLeafHashPool, POOL_CHUNK_BYTES, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool, type LeafRun } from '../verity/pool.js';
 import { dropVerityMetadata, writebackInode } from './engine.js';
 import type { Inode } from './inode.js';
-import type { Volume } from './volume.js';
+import type { Mount } from './mount.js';
 
 /** What a sealed inode keeps in memory once opened: the library's info and the read hook made from it. */
 interface SealedState extends VerityInfo {
@@ -55,13 +55,13 @@ function label(inode: Inode): string {
  * area (the end of the file's last extent past EOF), whose last four bytes
  * hold its size (see src/verity/layout.ts).
  */
-function verityOps(volume: Volume, inode: Inode): VerityOps {
+function verityOps(mp: Mount, inode: Inode): VerityOps {
   const ops: VerityOps = {
     async writeMetadata(offset, bytes) {
-      await iomapFsverityWrite(inode, inode.cacheMetaStart + offset, bytes, volume.ops);
+      await iomapFsverityWrite(inode, inode.cacheMetaStart + offset, bytes, mp.ops);
     },
     async readMetadata(offset, length) {
-      return iomapBufferedRead(inode, inode.cacheMetaStart + offset, length, volume.ops, { metadata: true });
+      return iomapBufferedRead(inode, inode.cacheMetaStart + offset, length, mp.ops, { metadata: true });
     },
     async getDescriptor() {
       const all = inode.extents.extents();
@@ -92,11 +92,11 @@ const POOL_USE_BYTES = 8 << 20;
  * that start sealing), and enough written data to pay for it.
  */
 async function sealPool(
-  volume: Volume,
+  mp: Mount,
   inode: Inode,
   params: VerityParams,
 ): Promise<{ pool: LeafHashPool; fd: number; ready: () => boolean } | undefined> {
-  const fd = volume.device.readFd;
+  const fd = mp.device.readFd;
   const mb = params.blockSize;
   if (fd === undefined || params.algorithm.name !== 'sha256' || mb < POOL_MIN_BLOCK_SIZE || mb > POOL_MAX_BLOCK_SIZE) return undefined;
   const written = inode.extents.extents().reduce((n, e) => n + (e.state === 'written' ? e.blocks * inode.blockSize : 0), 0);
@@ -193,14 +193,14 @@ function feedSteps(inode: Inode, mb: number, chunk: number, deviceBlockSize: num
  * step not handed out, this thread reads the range from the device into
  * WASM memory and hashes it there, past the page cache.
  */
-function feedData(volume: Volume, inode: Inode, onProgress?: (bytesDone: number, totalBytes: number) => void) {
+function feedData(mp: Mount, inode: Inode, onProgress?: (bytesDone: number, totalBytes: number) => void) {
   return async (builder: MerkleTreeBuilder) => {
     const size = inode.size;
     const params = builder.params;
     const mb = params.blockSize;
     const chunk = Math.max(BUILD_CHUNK, mb, inode.blockSize);
-    const direct = await sealPool(volume, inode, params);
-    const steps = feedSteps(inode, mb, chunk, volume.device.blockSize);
+    const direct = await sealPool(mp, inode, params);
+    const steps = feedSteps(inode, mb, chunk, mp.device.blockSize);
     const wasm = inode.mapping.cache.wasm;
     const jobs = new Map<number, Promise<LeafRun>>();
     const window = direct ? direct.pool.threads * 2 + 1 : 0;
@@ -236,7 +236,7 @@ function feedData(volume: Volume, inode: Inode, onProgress?: (bytesDone: number,
         } else if (s.kind === 'device') {
           if (scratch === 0) scratch = wasm.alloc(POOL_CHUNK_BYTES);
           try {
-            await volume.device.read(s.at, wasm.bytes(scratch, s.len));
+            await mp.device.read(s.at, wasm.bytes(scratch, s.len));
           } catch (e) {
             throw isErrno(e, 'EIO') ? e : fail('EIO', `reading ${label(inode)} at ${s.pos} for its Merkle tree failed`, e);
           }
@@ -245,7 +245,7 @@ function feedData(volume: Volume, inode: Inode, onProgress?: (bytesDone: number,
           buf ??= new Uint8Array(chunk);
           for (let p = s.pos; p < s.pos + s.len; p += chunk) {
             const len = Math.min(chunk, s.pos + s.len - p);
-            await builder.addBlocks(await iomapBufferedRead(inode, p, len, volume.ops, { into: buf }));
+            await builder.addBlocks(await iomapBufferedRead(inode, p, len, mp.ops, { into: buf }));
           }
         }
         onProgress?.(s.kind === 'zero' ? s.pos + s.blocks * mb : s.pos + s.len, size);
@@ -263,29 +263,29 @@ function feedData(volume: Volume, inode: Inode, onProgress?: (bytesDone: number,
 
 /** Seal `inode` with fs-verity. `params` are checked (validateSealParams). */
 export async function enableVerity(
-  volume: Volume,
+  mp: Mount,
   inode: Inode,
   params: VerityParams,
   onProgress?: (bytesDone: number, totalBytes: number) => void,
 ): Promise<void> {
   if (inode.verity === 'sealed') throw fail('EEXIST', `${label(inode)} is already sealed with fs-verity`);
   if (inode.verity === 'building') throw fail('EBUSY', `fs-verity is already being enabled on ${label(inode)}`);
-  await writebackInode(volume, inode);
-  await volume.device.flush();
+  await writebackInode(mp, inode);
+  await mp.device.flush();
   inode.verity = 'building';
   try {
-    await dropVerityMetadata(volume, inode);
-    const ops = verityOps(volume, inode);
-    await buildVerityMetadata(params, inode.size, inode.blockSize, ops, feedData(volume, inode, onProgress));
-    await writebackInode(volume, inode);
-    await volume.device.flush();
+    await dropVerityMetadata(mp, inode);
+    const ops = verityOps(mp, inode);
+    await buildVerityMetadata(params, inode.size, inode.blockSize, ops, feedData(mp, inode, onProgress));
+    await writebackInode(mp, inode);
+    await mp.device.flush();
     inode.verity = 'sealed';
     inode.metaDirty = true;
-    await volume.commitLocked();
+    await mp.commit();
   } catch (e) {
     inode.verity = 'none';
     try {
-      await dropVerityMetadata(volume, inode);
+      await dropVerityMetadata(mp, inode);
     } catch {
       // The metadata is past EOF and unreferenced by any seal: the next
       // enable drops it again. The first error is the one to report.
@@ -299,11 +299,11 @@ export async function enableVerity(
  * made by the library's `openVerity` the first time it is needed.
  * ENODATA when the file is not sealed.
  */
-async function sealedState(volume: Volume, inode: Inode): Promise<SealedState> {
+async function sealedState(mp: Mount, inode: Inode): Promise<SealedState> {
   const have = sealed.get(inode);
   if (have) return have;
   if (inode.verity !== 'sealed') throw fail('ENODATA', `${label(inode)} is not sealed with fs-verity`);
-  const state: SealedState = await openVerity(verityOps(volume, inode), inode.size, label(inode));
+  const state: SealedState = await openVerity(verityOps(mp, inode), inode.size, label(inode));
   sealed.set(inode, state);
   return state;
 }
@@ -315,7 +315,7 @@ export function forgetVerity(inode: Inode): void {
 }
 
 /** Read file bytes straight from the device, bypassing the cache: for the parts of a Merkle block outside a range being filled. */
-async function readDirect(volume: Volume, inode: Inode, pos: number, out: Uint8Array): Promise<void> {
+async function readDirect(mp: Mount, inode: Inode, pos: number, out: Uint8Array): Promise<void> {
   const bs = inode.blockSize;
   const tmp = new Uint8Array(bs);
   for (let p = pos; p < pos + out.length; ) {
@@ -323,7 +323,7 @@ async function readDirect(volume: Volume, inode: Inode, pos: number, out: Uint8A
     const n = Math.min((fb + 1) * bs, pos + out.length) - p;
     const found = inode.extents.lookup(fb);
     if (found.kind === 'extent' && found.extent.state === 'written') {
-      await volume.device.read((found.extent.devBlock + fb - found.extent.fileBlock) * bs, tmp);
+      await mp.device.read((found.extent.devBlock + fb - found.extent.fileBlock) * bs, tmp);
       out.set(tmp.subarray(p - fb * bs, p - fb * bs + n), p - pos);
     } else {
       out.fill(0, p - pos, p - pos + n);
@@ -338,13 +338,13 @@ async function readDirect(volume: Volume, inode: Inode, pos: number, out: Uint8A
  * to date. Bytes past EOF count as zeros whatever the device holds there
  * (they are never returned).
  */
-export function verityReadHook(volume: Volume, inode: Inode): IomapVerifyHook | Promise<IomapVerifyHook> {
+export function verityReadHook(mp: Mount, inode: Inode): IomapVerifyHook | Promise<IomapVerifyHook> {
   // Every read of a sealed file asks for this: answer without a promise once made.
-  return sealed.get(inode)?.hook ?? makeVerityReadHook(volume, inode);
+  return sealed.get(inode)?.hook ?? makeVerityReadHook(mp, inode);
 }
 
-async function makeVerityReadHook(volume: Volume, inode: Inode): Promise<IomapVerifyHook> {
-  const state = await sealedState(volume, inode);
+async function makeVerityReadHook(mp: Mount, inode: Inode): Promise<IomapVerifyHook> {
+  const state = await sealedState(mp, inode);
   const { verifier } = state;
   const wasm = inode.mapping.cache.wasm;
   return (state.hook ??= async (_ino, r: IomapFilledRange) => {
@@ -365,26 +365,26 @@ async function makeVerityReadHook(volume: Volume, inode: Inode): Promise<IomapVe
     }
     const bytes = wasm.bytes(r.ptr, end - start).slice();
     const whole = new Uint8Array((last - first) * mb);
-    if (first * mb < start) await readDirect(volume, inode, first * mb, whole.subarray(0, start - first * mb));
+    if (first * mb < start) await readDirect(mp, inode, first * mb, whole.subarray(0, start - first * mb));
     whole.set(bytes, start - first * mb);
     const tailEnd = Math.min(last * mb, size);
-    if (end < tailEnd) await readDirect(volume, inode, end, whole.subarray(end - first * mb, tailEnd - first * mb));
+    if (end < tailEnd) await readDirect(mp, inode, end, whole.subarray(end - first * mb, tailEnd - first * mb));
     await verifier.verifyData(first, whole);
   });
 }
 
 /** FS_IOC_MEASURE_VERITY of a sealed `inode` (see `measureVerity` in src/verity/measure.ts). */
-export async function measureInode(volume: Volume, inode: Inode): Promise<VerityMeasurement> {
-  return measureVerity(await sealedState(volume, inode));
+export async function measureInode(mp: Mount, inode: Inode): Promise<VerityMeasurement> {
+  return measureVerity(await sealedState(mp, inode));
 }
 
 /** FS_IOC_READ_VERITY_METADATA of a sealed `inode` (see `readVerityMetadata` in src/verity/read-metadata.ts). */
 export async function readInodeVerityMetadata(
-  volume: Volume,
+  mp: Mount,
   inode: Inode,
   type: VerityMetadataType,
   offset: number,
   length: number,
 ): Promise<Uint8Array> {
-  return readVerityMetadata(await sealedState(volume, inode), type, offset, length, label(inode));
+  return readVerityMetadata(await sealedState(mp, inode), type, offset, length, label(inode));
 }

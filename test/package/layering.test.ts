@@ -46,6 +46,45 @@ describe('layering (DESIGN.md)', () => {
     });
   }
 
+  it('no circle of imports (values or types) between files of src/fs', () => {
+    const dir = join(SRC, 'fs');
+    const graph = new Map<string, string[]>();
+    for (const f of walk(dir)) {
+      const text = readFileSync(f, 'utf8');
+      const specs = [...text.matchAll(/(?:import|export)[^'"]*?from\s*['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g)].map((m) => m[1] ?? m[2]);
+      const inFs = specs.map((s) => resolve(dirname(f), s!).replace(/\.js$/, '.ts')).filter((t) => dirname(t) === dir);
+      graph.set(f, inFs);
+    }
+    const circles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (f: string, path: string[]): void => {
+      if (state.get(f) === 'done') return;
+      if (state.get(f) === 'open') {
+        circles.push([...path.slice(path.indexOf(f)), f].map((p) => relative(SRC, p)).join(' -> '));
+        return;
+      }
+      state.set(f, 'open');
+      for (const t of graph.get(f) ?? []) visit(t, [...path, f]);
+      state.set(f, 'done');
+    };
+    for (const f of graph.keys()) visit(f, []);
+    expect(circles).toEqual([]);
+  });
+
+  it('the published .d.ts files (dist/src, after npm run build) have no @internal member', () => {
+    const dist = resolve(__dirname, '../../dist/src');
+    expect(statSync(dist).isDirectory()).toBe(true);
+    const files = (function all(d: string): string[] {
+      return readdirSync(d).flatMap((n) => {
+        const p = join(d, n);
+        return statSync(p).isDirectory() ? all(p) : p.endsWith('.d.ts') ? [p] : [];
+      });
+    })(dist);
+    expect(files.length).toBeGreaterThan(0);
+    const bad = files.filter((f) => readFileSync(f, 'utf8').includes('@internal')).map((f) => relative(dist, f));
+    expect(bad).toEqual([]);
+  });
+
   it('assembly/ imports nothing outside itself', () => {
     const dir = resolve(__dirname, '../../assembly');
     const bad = walk(dir).flatMap((f) =>
