@@ -2,8 +2,11 @@
  * The reference filesystem's side of fs-verity, as XFS's xfs_fsverity.c is
  * for the kernel: it implements `VerityOps` over its own iomap ops (metadata
  * goes through `iomapFsverityWrite` and metadata reads, past EOF, with
- * IOMAP_F_FSVERITY mappings), and runs the enable sequence around the
- * library's `buildVerityMetadata`:
+ * IOMAP_F_FSVERITY mappings; the descriptor is found from the end of the
+ * metadata area), keeps each sealed inode's opened state (the library's
+ * `openVerity`, as the kernel keeps `i_verity_info`), gives iomap its read
+ * hook, feeds the tree builder from the extent map, and runs the enable
+ * sequence around the library's `buildVerityMetadata`:
  *
  *   refuse a sealed file (EEXIST) or one being sealed (EBUSY)
  *   -> write back the data and flush it
@@ -29,7 +32,8 @@ import { openVerity, type VerityInfo } from '../verity/open.js';
 import { measureVerity, type VerityMeasurement } from '../verity/measure.js';
 import { readVerityMetadata, type VerityMetadataType } from '../verity/read-metadata.js';
 import type { MerkleTreeBuilder } from '../verity/tree.js';
-import { leafHashPool, startedLeafHashPool, POOL_CHUNK_BYTES, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool, type LeafRun } from '../verity/pool.js';
+import { choosePool, POOL_CHUNK_BYTES, type LeafHashPool } from '../verity/pool.js';
+import { feedLeafRun, JobWindow } from '../verity/pool-feed.js';
 import { dropVerityMetadata, writebackInode } from './engine.js';
 import type { Inode } from './inode.js';
 import type { Mount } from './mount.js';
@@ -78,37 +82,20 @@ function verityOps(mp: Mount, inode: Inode): VerityOps {
 }
 
 /**
- * Written data at least this large is hashed on the worker pool when it is
- * not running yet (a cold pool costs tens of milliseconds to boot); a
- * running pool takes anything from POOL_USE_BYTES.
- */
-const POOL_START_BYTES = 64 << 20;
-const POOL_USE_BYTES = 8 << 20;
-
-/**
  * The worker pool and the device's descriptor, when sealing should hash
- * written extents there: SHA-256 at a block size the pool takes, a device
- * whose bytes workers can read (a FileDevice, after the writeback and flush
- * that start sealing), and enough written data to pay for it.
+ * written extents there: a device whose bytes workers can read (a
+ * FileDevice, after the writeback and flush that start sealing), and what
+ * the pool policy (`choosePool`) says for this many bytes of written data.
  */
-async function sealPool(
-  mp: Mount,
-  inode: Inode,
-  params: VerityParams,
-): Promise<{ pool: LeafHashPool; fd: number; ready: () => boolean } | undefined> {
+async function sealPool(mp: Mount, inode: Inode, params: VerityParams): Promise<{ pool: LeafHashPool; fd: number; ready: () => boolean } | undefined> {
   const fd = mp.device.readFd;
-  const mb = params.blockSize;
-  if (fd === undefined || params.algorithm.name !== 'sha256' || mb < POOL_MIN_BLOCK_SIZE || mb > POOL_MAX_BLOCK_SIZE) return undefined;
+  if (fd === undefined) return undefined;
   const written = inode.extents.extents().reduce((n, e) => n + (e.state === 'written' ? e.blocks * inode.blockSize : 0), 0);
-  let pool = startedLeafHashPool();
-  let up = pool !== undefined;
-  if (!pool && written >= POOL_START_BYTES) pool = await leafHashPool();
-  if (!pool || written < POOL_USE_BYTES) return undefined;
   // A pool just started boots for tens of milliseconds: this thread hashes
   // the device steps itself until its workers are up (or for good, if it
   // failed to start).
-  if (!up) pool.ready().then(() => (up = true), () => undefined);
-  return { pool, fd, ready: () => up };
+  const choice = await choosePool(params, written);
+  return choice && { pool: choice.pool, fd, ready: choice.up };
 }
 
 /** The first file block at or after `fb` that holds data (not a hole, not unwritten); Infinity when none does. */
@@ -202,18 +189,14 @@ function feedData(mp: Mount, inode: Inode, onProgress?: (bytesDone: number, tota
     const direct = await sealPool(mp, inode, params);
     const steps = feedSteps(inode, mb, chunk, mp.device.blockSize);
     const wasm = inode.mapping.cache.wasm;
-    const jobs = new Map<number, Promise<LeafRun>>();
-    const window = direct ? direct.pool.threads * 2 + 1 : 0;
+    const jobs = direct && new JobWindow(direct.pool);
     let next = 0;
     const handOut = (from: number): void => {
-      if (!direct?.ready()) return;
+      if (!jobs || !direct?.ready()) return;
       next = Math.max(next, from);
-      for (; next < steps.length && jobs.size < window; next++) {
+      for (; next < steps.length && !jobs.full; next++) {
         const s = steps[next]!;
-        if (s.kind !== 'device') continue;
-        const job = direct.pool.hashFileBlocks(direct.fd, s.at, s.len / mb, mb, params.salt);
-        job.catch(() => undefined); // awaited in its turn, or dropped after an earlier failure
-        jobs.set(next, job);
+        if (s.kind === 'device') jobs.start(next, direct.pool.hashFileBlocks(direct.fd, s.at, s.len / mb, mb, params.salt));
       }
     };
     // One buffer for every engine read (the builder copies what it keeps),
@@ -224,13 +207,11 @@ function feedData(mp: Mount, inode: Inode, onProgress?: (bytesDone: number, tota
       for (let i = 0; i < steps.length; i++) {
         handOut(i);
         const s = steps[i]!;
-        const job = jobs.get(i);
+        const job = jobs?.take(i);
         if (job) {
-          jobs.delete(i);
           const run = await job;
           handOut(i + 1);
-          if (run.digests) await builder.addLeafDigests(run.digests, run.blocks);
-          else await builder.addZeroBlocks(run.blocks);
+          await feedLeafRun(builder, run);
         } else if (s.kind === 'zero') {
           await builder.addZeroBlocks(s.blocks);
         } else if (s.kind === 'device') {
@@ -256,7 +237,7 @@ function feedData(mp: Mount, inode: Inode, onProgress?: (bytesDone: number, tota
     } finally {
       if (scratch !== 0) wasm.free(scratch);
       // Jobs still out read the device: let them finish before it can close.
-      await Promise.allSettled(jobs.values());
+      await jobs?.settle();
     }
   };
 }
