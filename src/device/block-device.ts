@@ -17,8 +17,9 @@
  */
 import { fail, MAX_OFFSET, isUint8Array } from '../errors.js';
 
-/** Smallest and largest block sizes a device may have (a power of two in between). */
+/** Smallest device block size (a device's block size is a power of two up to MAX_BLOCK_SIZE). */
 export const MIN_BLOCK_SIZE = 512;
+/** Largest device block size. */
 export const MAX_BLOCK_SIZE = 65536;
 
 /** Traffic counters every device keeps (the verity tests count device reads). */

@@ -11,7 +11,12 @@ import { iomapWritepages, type IomapWritebackOptions } from '../iomap/writeback.
 import type { Inode } from './inode.js';
 import type { Mount } from './mount.js';
 
-function asEIO(e: unknown, what: string): unknown {
+/**
+ * Any IomapVerityError as it is (a writeback may fail with ENOSPC or EIO
+ * and both mean something to the caller); anything else as EIO. Unlike
+ * iomap's `asEIO`, which makes every failure of a read EIO.
+ */
+function errnoOrEIO(e: unknown, what: string): unknown {
   if (isErrno(e)) return e;
   return fail('EIO', `${what}: ${e instanceof Error ? e.message : String(e)}`, e);
 }
@@ -51,7 +56,7 @@ export async function writebackInode(mp: Mount, inode: Inode, report = true, ran
   try {
     await iomapWritepages(inode, mp.wbOps, range);
   } catch (e) {
-    throw asEIO(e, `writeback of ${JSON.stringify(inode.name)} failed`);
+    throw errnoOrEIO(e, `writeback of ${JSON.stringify(inode.name)} failed`);
   }
   if (!report) return;
   const err = inode.mapping.takeError();

@@ -24,11 +24,23 @@ export interface EnableVerityOptions extends VerityParamsOptions {
   onProgress?: (bytesDone: number, totalBytes: number) => void;
 }
 
+/** Options of `File.allocate`. */
 export interface AllocateOptions {
   /** Keep the file size even when the range reaches past EOF (fallocate's FALLOC_FL_KEEP_SIZE). Default false. */
   keepSize?: boolean;
 }
 
+/**
+ * An open file of a `Volume` (from `volume.create` or `volume.open`). Every
+ * method validates its arguments first (EINVAL, synchronously as a rejected
+ * promise) and then runs under the volume lock, one call at a time. Errors
+ * by code: ENOENT once the file was removed; EBADF once the volume is
+ * closed; EPERM for changing a sealed file, EBUSY while it is being sealed;
+ * ENOSPC when a write or allocate cannot get its blocks (nothing changed);
+ * EFBIG past 2^53; EIO when the device fails. Durability: nothing is
+ * durable until `fsync` (or `Volume.sync`/`close`) resolves, and
+ * `enableVerity` is durable when it resolves.
+ */
 export class File {
   /** @internal */
   constructor(

@@ -20,6 +20,11 @@ export interface MountHooks {
   sync(): Promise<void>;
 }
 
+/**
+ * One open volume as the filesystem's own code sees it. Made by `Volume`
+ * only; its methods other than `releaseExtent` are the volume's lock and
+ * commits, with the errors and durability given at each.
+ */
 export class Mount {
   /** The allocator and its next-fit rotor, shared by both ops tables. */
   readonly alloc: FsAllocContext;

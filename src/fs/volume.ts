@@ -40,6 +40,7 @@ export interface VolumeOpenOptions {
   metaStore?: MetaStore;
 }
 
+/** Options of `Volume.format`: the format's own settings plus those of the open. */
 export interface VolumeFormatOptions extends VolumeOpenOptions {
   /** Filesystem block size: a power of two from 512 to 65536 and a multiple of the device's (default max(4096, device block size)). */
   blockSize?: number;
@@ -95,6 +96,19 @@ async function claimed(device: BlockDevice, make: () => Promise<Volume>): Promis
   }
 }
 
+/**
+ * An open volume of the reference filesystem on one `BlockDevice`
+ * (`Volume.format` or `Volume.open`; one Volume per device at a time,
+ * EBUSY otherwise). A flat namespace of files (`create`, `open`, `list`,
+ * `remove`) plus `sync`, `dropCaches`, `space` and `close`; `blockSize` and
+ * `maxFolioSize` are fixed for this open. Every call validates its
+ * arguments, then runs under the volume lock. Errors by code: EINVAL for
+ * bad arguments or no volume on the device; ENOENT, EEXIST for names;
+ * EBADF after close; EIO when the device fails (and for every call after a
+ * close that failed to write back). Durability: `sync` and `close` make
+ * every file's data, size and seal durable when they resolve; a removal is
+ * durable at the next sync; what was durable survives any crash.
+ */
 export class Volume {
   private readonly byName = new Map<string, Inode>();
   private nextIno: number;
@@ -294,6 +308,17 @@ export class Volume {
    * error is reported after.
    */
   private async syncLocked(): Promise<void> {
+    let firstError = await this.writebackAll();
+    try {
+      await this.commitLocked();
+    } catch (e) {
+      firstError ??= e;
+    }
+    if (firstError !== undefined) throw firstError;
+  }
+
+  /** Write back every file, each even after another failed; resolves to the first error (undefined when none). */
+  private async writebackAll(): Promise<unknown> {
     let firstError: unknown;
     for (const inode of this.byName.values()) {
       try {
@@ -302,12 +327,7 @@ export class Volume {
         firstError ??= e;
       }
     }
-    try {
-      await this.commitLocked();
-    } catch (e) {
-      firstError ??= e;
-    }
-    if (firstError !== undefined) throw firstError;
+    return firstError;
   }
 
   /**
@@ -340,14 +360,7 @@ export class Volume {
    */
   dropCaches(): Promise<void> {
     return this.run(async () => {
-      let firstError: unknown;
-      for (const inode of this.byName.values()) {
-        try {
-          await writebackInode(this.mp, inode);
-        } catch (e) {
-          firstError ??= e;
-        }
-      }
+      const firstError = await this.writebackAll();
       this.cache.dropClean();
       if (firstError !== undefined) throw firstError;
     });
