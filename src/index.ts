@@ -43,3 +43,8 @@ export { BlockDevice, MemoryDevice, FileDevice, FaultyDevice } from './device/in
 export type { MemoryDeviceOptions, FileDeviceOptions, FaultyDeviceOptions, FaultRule, CrashKeep } from './device/index.js';
 export { Volume, File } from './fs/index.js';
 export type { VolumeFormatOptions, VolumeOpenOptions, VolumeSpace, AllocateOptions, EnableVerityOptions, MetaStore, VerityMeasurement, VerityMetadataType } from './fs/index.js';
+// Verified reads from anywhere: a file, its tree and descriptor from any byte source, and a trusted digest.
+export { openVerified, VerifiedFile, parseFsverityDigest } from './verity/verified-file.js';
+export type { VerifiedSources, VerifiedTrust, OpenVerifiedOptions, VerifiedReadOptions, VerifiedStreamOptions } from './verity/verified-file.js';
+export { openSource, toNodeReadable } from './source/index.js';
+export type { ByteSource, ReaderLike, Src, SourceOptions, HttpSourceOptions } from './source/index.js';
