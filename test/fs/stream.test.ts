@@ -10,7 +10,7 @@ import { fillRandom } from '../fixtures/generate.mjs';
 async function collect(s: ReadableStream<Uint8Array>): Promise<{ bytes: Buffer; error: unknown }> {
   const parts: Uint8Array[] = [];
   try {
-    for await (const c of s) parts.push(c);
+    for await (const c of s as unknown as AsyncIterable<Uint8Array>) parts.push(c);
     return { bytes: Buffer.concat(parts), error: undefined };
   } catch (e) {
     return { bytes: Buffer.concat(parts), error: e };

@@ -95,7 +95,7 @@ describe('openVerified over nginx', () => {
     expect(f.size).toBe(SIZE);
     await modelReads(f, 1, 60, true);
     const parts: Uint8Array[] = [];
-    for await (const c of f.stream({ chunkSize: 256 << 10 })) parts.push(c);
+    for await (const c of f.stream({ chunkSize: 256 << 10 }) as unknown as AsyncIterable<Uint8Array>) parts.push(c);
     expect(Buffer.concat(parts).equals(Buffer.from(bytes))).toBe(true);
     await f.close();
   });

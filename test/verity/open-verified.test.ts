@@ -107,7 +107,7 @@ describe('openVerified with fsverity-utils trees', () => {
     });
     const variants = [
       { data: x.bytes, tree, descriptor: desc },
-      { data: new Blob([x.bytes]), tree: new Blob([tree]), descriptor: new Blob([desc]) },
+      { data: new Blob([x.bytes as BlobPart]), tree: new Blob([tree as BlobPart]), descriptor: new Blob([desc as BlobPart]) },
       { data: reader(x.bytes, true), tree: reader(tree, false), descriptor: reader(desc, false) },
       { data: reader(x.bytes, false), tree: new URL(`file://${x.tree}`).pathname, descriptor: desc },
     ];
@@ -138,7 +138,7 @@ describe('openVerified with fsverity-utils trees', () => {
     const x = files.get('odd')!;
     const f = await openVerified({ data: x.data, tree: x.tree, descriptor: x.descriptor }, { digest: x.digest });
     const parts: Uint8Array[] = [];
-    for await (const c of f.stream({ start: 777, end: 900_001, chunkSize: 65536 })) parts.push(c);
+    for await (const c of f.stream({ start: 777, end: 900_001, chunkSize: 65536 }) as unknown as AsyncIterable<Uint8Array>) parts.push(c);
     expect(Buffer.concat(parts).equals(Buffer.from(x.bytes.subarray(777, 900_001)))).toBe(true);
     const nodeParts: Buffer[] = [];
     for await (const c of await toNodeReadable(f.stream())) nodeParts.push(c as Buffer);
@@ -184,7 +184,7 @@ describe('tampering refused', () => {
         const parts: Uint8Array[] = [];
         const err = await (async () => {
           try {
-            for await (const c of f.stream({ chunkSize: bs })) parts.push(c);
+            for await (const c of f.stream({ chunkSize: bs }) as unknown as AsyncIterable<Uint8Array>) parts.push(c);
           } catch (e) {
             return e;
           }
