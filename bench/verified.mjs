@@ -75,8 +75,8 @@ async function plainSeq() {
   return { seconds: (performance.now() - t) / 1000, bytes: n };
 }
 
-async function verifiedSeq() {
-  const f = await openVerified(urls, { digest: args.digest });
+async function verifiedSeq(parallel = false) {
+  const f = await openVerified(urls, { digest: args.digest }, { parallel });
   const t = performance.now();
   let n = 0;
   const reader = f.stream({ chunkSize: 4 << 20, readahead: 4 }).getReader();
@@ -93,12 +93,15 @@ try {
   if (check.bytes !== args.size) throw new Error(`verified read gave ${check.bytes} bytes of ${args.size}`);
   const plain = [];
   const verified = [];
+  const parallel = [];
   for (let i = 0; i < args.runs; i++) {
     plain.push(await plainSeq());
     verified.push(await verifiedSeq());
+    if (args.parallel) parallel.push(await verifiedSeq(true));
   }
   out.plainSeqSeconds = Math.min(...plain.map((r) => r.seconds));
   out.verifiedSeqSeconds = Math.min(...verified.map((r) => r.seconds));
+  if (args.parallel) out.parallelSeqSeconds = Math.min(...parallel.map((r) => r.seconds));
 
   const blocks = Math.floor(args.size / 4096);
   const f = await openVerified(urls, { digest: args.digest }, { fetch: counting });

@@ -185,6 +185,22 @@ export class MerkleVerifier {
     return true;
   }
 
+  /**
+   * As `verifyData`, for blocks hashed elsewhere (the worker pool):
+   * `digests` holds the `count` digests of data blocks from `first`, as
+   * computed from the bytes the caller will hand out.
+   */
+  async verifyDataDigests(first: number, count: number, digests: Uint8Array): Promise<void> {
+    this.checkBlocks(first, count);
+    if (digests.length !== count * this.tree.digestSize) throw fail('EINVAL', `${count} blocks need ${count * this.tree.digestSize} bytes of digests, not ${digests.length}`);
+    await this.checkDigests(first, count, digests);
+  }
+
+  /** The digest of an all-zero data block under this file's salt. */
+  get zeroBlockDigest(): Uint8Array {
+    return this.zeroDigests[0]!;
+  }
+
   /** Compare the digests of data blocks first.. with their level-0 entries. */
   private async checkDigests(first: number, count: number, digests: Uint8Array): Promise<void> {
     const t = this.tree;

@@ -5,7 +5,7 @@
  * cache is bounded). Slow: a 1 GiB file is written and hashed twice.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -27,9 +27,10 @@ it('verify of a 1 GiB file stays under 160 MiB RSS', async (ctx) => {
   closeSync(fd);
   const fx = fsverityFiles(path);
   // Peak RSS as the process itself reports it when it exits.
-  const probe = `process.on('exit', () => process.stderr.write('maxRSS ' + process.resourceUsage().maxRSS + '\\n')); process.argv.splice(1, 0, 'main'); await import(${JSON.stringify(BIN)});`;
+  const probe = join(dir, 'probe.mjs');
+  writeFileSync(probe, `process.on('exit', () => process.stderr.write('maxRSS ' + process.resourceUsage().maxRSS + '\\n'));\nawait import(${JSON.stringify(BIN)});\n`);
   const r = await new Promise<{ status: number; stdout: string; stderr: string }>((resolve, reject) => {
-    const c = spawn(process.execPath, ['--input-type=module', '-e', probe, 'verify', path, `--digest=${fx.digest}`, `--tree=${fx.tree}`, `--descriptor=${fx.descriptor}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [probe, 'verify', path, `--digest=${fx.digest}`, `--tree=${fx.tree}`, `--descriptor=${fx.descriptor}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -118,6 +118,22 @@ describe('openVerified with fsverity-utils trees', () => {
     }
   });
 
+  it('parallel: true hashes long runs on the worker pool, with the same bytes and the same refusals', async (ctx) => {
+    if (!need(ctx)) return;
+    for (const name of ['odd', 'three-levels-1k', 'sha512-salted']) {
+      const x = files.get(name)!;
+      const f = await openVerified({ data: x.data, tree: x.tree, descriptor: x.descriptor }, { digest: x.digest }, { parallel: true });
+      await modelReads(f, x.bytes, 77, 12);
+      expect(Buffer.from(await f.read(0, x.bytes.length)).equals(Buffer.from(x.bytes))).toBe(true);
+      await f.close();
+      const data = Uint8Array.from(x.bytes);
+      data[250_000]! ^= 2;
+      const g = await openVerified({ data, tree: x.tree, descriptor: x.descriptor }, { digest: x.digest }, { parallel: true });
+      await expectEIO(g.read(0, data.length), new RegExp(`data block ${Math.floor(250_000 / g.descriptor.params.blockSize)} `));
+      await g.close();
+    }
+  });
+
   it('a trusted root hash and size stand in for the descriptor', async (ctx) => {
     if (!need(ctx)) return;
     const x = files.get('odd')!;
