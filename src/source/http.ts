@@ -206,12 +206,12 @@ class HttpSource implements ByteSource {
         if (cr && (cr.start !== offset || cr.end !== offset + len - 1)) {
           throw fail('EIO', `${this.name} answered Content-Range ${res.headers.get('content-range')} to a request for bytes ${offset}-${offset + len - 1}`);
         }
-        return await this.body(res, 0, len, signal);
+        return await this.body(res, 0, len, false, signal);
       }
       if (res.status === 200) {
         const cl = res.headers.get('content-length');
         this.checkSame(res, cl === null ? undefined : Number(cl));
-        return await this.body(res, offset, len, signal);
+        return await this.body(res, offset, len, true, signal);
       }
       if (res.status === 416) throw this.changed(`bytes ${offset}-${offset + len - 1} are no longer there`);
       throw fail(res.status === 404 ? 'ENOENT' : 'EIO', `${this.name} answered HTTP ${res.status} ${res.statusText} to a range request`.trim());
@@ -220,8 +220,12 @@ class HttpSource implements ByteSource {
     }
   }
 
-  /** `len` bytes of the body after skipping `skip`; a body cut short is transient, a longer one an error. */
-  private async body(res: Response, skip: number, len: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  /**
+   * `len` bytes of the body after skipping `skip`; a body cut short is
+   * transient. A `whole` body (the file, Range ignored) is cancelled once
+   * the range is in; a ranged one longer than asked for is an error.
+   */
+  private async body(res: Response, skip: number, len: number, whole: boolean, signal: AbortSignal | undefined): Promise<Uint8Array> {
     const out = new Uint8Array(len);
     if (!res.body) {
       if (len === 0) return out;
@@ -244,11 +248,8 @@ class HttpSource implements ByteSource {
         const z = Math.min(c.length, skip + len - pos);
         if (z > a) out.set(c.subarray(a, z), pos + a - skip);
         pos += c.length;
-        if (skip > 0 && pos >= skip + len) {
-          // The whole file came (Range ignored): the rest is not needed.
-          return out;
-        }
-        if (skip === 0 && pos > len) throw fail('EIO', `${this.name} sent more than the ${len} bytes asked for`);
+        if (whole && pos >= skip + len) return out;
+        if (!whole && pos > len) throw fail('EIO', `${this.name} sent more than the ${len} bytes asked for`);
       }
     } finally {
       reader.cancel().catch(() => {});
