@@ -17,7 +17,7 @@ import { openSource, type ByteSource, type SourceOptions, type Src } from '../so
 import { computeFileDigest, DESCRIPTOR_SIZE, encodeDescriptor, formatDigest, toHex, validateDescriptor, type VerityDescriptor } from './descriptor.js';
 import { hashAlgorithmByName, type HashAlgorithm, type HashAlgorithmName } from './hash-algs.js';
 import { computeMerkleTreeParams, validateDigestParams } from './params.js';
-import { leafHashPool, POOL_CHUNK_BYTES, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool } from './pool.js';
+import { leafHashPool, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool } from './pool.js';
 import { MerkleVerifier, type MerkleTreeSource } from './verify.js';
 
 /** Where the three parts of a verified file come from. */
