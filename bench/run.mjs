@@ -11,6 +11,9 @@
 // also prints the table as Markdown. Needs the build (`npm run bench`
 // builds first).
 //
+// B9 (FUSE: /dev/fuse, fusermount, libfuse2 and fio) runs programs through
+// an `iomap-verity mount` against the same programs on the host filesystem.
+//
 // B1/B2 time whole processes (start-up included), as a user of the command
 // sees them; B3 is in-process throughput; B4-B6 time the operation inside a
 // fresh process per case. Peak RSS is per process. On a shared machine each
@@ -20,6 +23,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DD, FIO, FUSERMOUNT, fioRandomReads, sameBytes, startMount } from './mount.mjs';
 import { benchDir, digestOf, ensureDenseFile, ensureSparseFile, fmt, GiB, human, measure, MiB } from './lib.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -40,7 +44,7 @@ const DENSE = QUICK ? 64 * MiB : GiB;
 const SPARSE = QUICK ? GiB : 16 * GiB;
 const SPARSE_DATA = QUICK ? 16 * MiB : 64 * MiB;
 
-const KNOWN = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7'];
+const KNOWN = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B9'];
 const unknown = ONLY?.filter((id) => !KNOWN.includes(id)) ?? [];
 if (unknown.length > 0 || !(RUNS >= 1)) {
   console.error(`bench: ${unknown.length > 0 ? `unknown benchmark ${unknown.join(', ')} in --only (there are ${KNOWN.join(', ')})` : '--runs must be at least 1'}`);
@@ -352,34 +356,7 @@ if (want('B6') && sealedImage) await guarded('B6', async () => {
 });
 if (sealedImage) rmSync(sealedImage, { force: true });
 
-// B7: verified reads over HTTP (nginx on loopback) against plain fetches
-// of the same bytes from the same server, in one process.
-if (want('B7')) await guarded('B7', async () => {
-  if (!FSVERITY) throw new Error('B7 needs fsverity (fsverity-utils) for the tree and descriptor');
-  ensureDenseFile(densePath, DENSE);
-  const tree = `${densePath}.tree`;
-  const desc = `${densePath}.desc`;
-  const digest = digestOf(execFileSync(FSVERITY, ['digest', densePath, `--out-merkle-tree=${tree}`, `--out-descriptor=${desc}`], { encoding: 'utf8' }));
-  log(`B7: sequential and random verified reads of ${human(DENSE)} from nginx`);
-  const randomReads = QUICK ? 2000 : 10_000;
-  const r = await measure(NODE, [
-    join(HERE, 'verified.mjs'),
-    JSON.stringify({ dir: DIR, file: densePath, digest, size: DENSE, runs: Math.max(1, Math.min(RUNS, 2)), warmup: QUICK ? 4000 : 20_000, randomReads, parallel: true }),
-  ]);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop());
-  // The process's peak, pool workers of the parallel run included.
-  const rss = rssMiB(r.maxRssKiB ?? out.maxRssKiB);
-  const plainMBs = DENSE / out.plainSeqSeconds / 1e6;
-  const verMBs = DENSE / out.verifiedSeqSeconds / 1e6;
-  rows.push({ id: 'B7', case: `sequential read over HTTP, ${human(DENSE)}`, contender: 'plain fetch (nginx, loopback)', seconds: out.plainSeqSeconds, mbPerSecond: plainMBs, ratio: 1, ratioOf: 'throughput / plain fetch' });
-  rows.push({ id: 'B7', case: `sequential verified read over HTTP, ${human(DENSE)}`, contender: 'openVerified stream (4 MiB x 4 ahead)', seconds: out.verifiedSeqSeconds, mbPerSecond: verMBs, ratio: verMBs / plainMBs, ratioOf: 'throughput / plain fetch', maxRssMiB: rss });
-  const parMBs = DENSE / out.parallelSeqSeconds / 1e6;
-  rows.push({ id: 'B7', case: `sequential verified read over HTTP, ${human(DENSE)}`, contender: 'openVerified stream, parallel: true (pool)', seconds: out.parallelSeqSeconds, mbPerSecond: parMBs, ratio: parMBs / plainMBs, ratioOf: 'throughput / plain fetch' });
-  rows.push({ id: 'B7', case: `random 4 KiB verified reads (${out.randomReads}, warm)`, contender: 'openVerified readInto', seconds: out.verifiedRandomSeconds, readsPerSecond: out.randomReads / out.verifiedRandomSeconds, ratio: out.verifiedRandomSeconds / out.plainRandomSeconds, ratioOf: 'time / plain ranged fetch' });
-  rows.push({ id: 'B7', case: `random 4 KiB plain reads (${out.randomReads})`, contender: 'fetch with Range', seconds: out.plainRandomSeconds, readsPerSecond: out.randomReads / out.plainRandomSeconds, ratio: 1, ratioOf: 'time / plain ranged fetch' });
-  target('B7', 'sequential: >= 0.8x plain fetch throughput', Math.max(verMBs, parMBs) / plainMBs, 0.8, '>=');
-  target('B7', 'random warm: HTTP requests per read <= 1.05', out.requestsPerRead, 1.05, '<=');
-  notes.push(`B7: ${out.requestsPerRead.toFixed(3)} HTTP requests per random verified read after warm-up; time per read ${(1e6 * out.verifiedRandomSeconds / out.randomReads).toFixed(0)} us verified, ${(1e6 * out.plainRandomSeconds / out.randomReads).toFixed(0)} us plain`);
+const KNOWN = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B9'];
 });
 
 function fsverityVersion() {

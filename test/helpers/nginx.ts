@@ -5,20 +5,20 @@
  * CI when nginx is missing; under CI (`CI` set) its absence is a failure.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IN_CI } from './fsverity.js';
+import { IN_CI, tool, toolNote } from './tools.js';
 
-export const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+export const NGINX = tool('nginx');
 export const HAVE_NGINX = NGINX !== undefined;
 
 /** Throws under CI without nginx; false (with a notice) when a test should skip. */
 export function nginxOrSkip(): boolean {
   if (HAVE_NGINX) return true;
   if (IN_CI) throw new Error('nginx is not installed but CI is set: .ci/run must install it');
-  console.warn('nginx is not installed: skipping the tests that serve files over HTTP (apt-get install nginx)');
+  console.warn(`skipping the tests that serve files over HTTP: ${toolNote('nginx')}`);
   return false;
 }
 

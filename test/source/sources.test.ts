@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isErrno, openSource, type ByteSource } from '../../src/index.js';
 import { fillRandom } from '../fixtures/generate.mjs';
-import { rng } from '../helpers/format.js';
+import { rng } from '../helpers/bytes.js';
 import { HAVE_NGINX, nginxOrSkip, startNginx, type Nginx } from '../helpers/nginx.js';
 import { startTamperProxy, type TamperProxy } from '../helpers/tamper-proxy.js';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openVerified, toNodeReadable, isErrno, type VerifiedFile } from '../../src/index.js';
 import { fillRandom } from '../fixtures/generate.mjs';
-import { rng } from '../helpers/format.js';
+import { rng } from '../helpers/bytes.js';
 import { fsverityFiles, HAVE_FSVERITY, requireOracleInCi, type FsverityFiles } from '../helpers/fsverity.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iomap-verity-openverified-'));

@@ -18,4 +18,5 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   dump: async () => (await import('./image.js')).dumpCommand,
   verify: async () => (await import('./verify.js')).verifyCommand,
   cat: async () => (await import('./verify.js')).catCommand,
+  mount: async () => (await import('./mount.js')).mountCommand,
 };
