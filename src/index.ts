@@ -48,3 +48,8 @@ export type { VerityMetadataType } from './verity/read-metadata.js';
 // Serving a volume to other programs through FUSE (Linux; optional fuse-native).
 export { mountVolume, DIGEST_XATTR } from './mount/index.js';
 export type { Mount, MountOptions } from './mount/index.js';
+// Verified reads from anywhere: a file, its tree and descriptor from any byte source, and a trusted digest.
+export { openVerified, VerifiedFile, parseFsverityDigest } from './verity/verified-file.js';
+export type { VerifiedSources, VerifiedTrust, OpenVerifiedOptions, VerifiedReadOptions, VerifiedStreamOptions } from './verity/verified-file.js';
+export { openSource, toNodeReadable } from './source/index.js';
+export type { ByteSource, ReaderLike, Src, SourceOptions, HttpSourceOptions } from './source/index.js';
