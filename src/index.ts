@@ -43,3 +43,36 @@ export { BlockDevice, MemoryDevice, FileDevice, FaultyDevice } from './device/in
 export type { MemoryDeviceOptions, FileDeviceOptions, FaultyDeviceOptions, FaultRule, CrashKeep } from './device/index.js';
 export { Volume, File } from './fs/index.js';
 export type { VolumeFormatOptions, VolumeOpenOptions, VolumeSpace, AllocateOptions, EnableVerityOptions, MetaStore, VerityMeasurement, VerityMetadataType } from './fs/index.js';
+// dm-verity: hash devices identical to `veritysetup format`'s, and their verification.
+export {
+  dmverityFormat,
+  dmverityVerify,
+  dmverityReadParams,
+  dmverityHashLocation,
+  computeDmverityLayout,
+  validateDmverityParams,
+  encodeDmveritySuperblock,
+  decodeDmveritySuperblock,
+  requireDmverityHash,
+  dmverityHex,
+  DMVERITY_HASH_ALGORITHMS,
+  DMVERITY_SUPERBLOCK_SIZE,
+  DMVERITY_MIN_BLOCK_SIZE,
+  DMVERITY_MAX_BLOCK_SIZE,
+  DMVERITY_MAX_SALT_SIZE,
+  DMVERITY_DEFAULT_SALT_SIZE,
+} from './dmverity/index.js';
+export type {
+  DmverityHashName,
+  DmverityParams,
+  DmverityParamsOptions,
+  DmverityLayout,
+  DmverityHashLocation,
+  DmverityFormatOptions,
+  DmverityFormatResult,
+  DmverityHashSink,
+  DmverityVerifyOptions,
+  DmverityVerifyResult,
+  DmverityFailure,
+  DmverityInput,
+} from './dmverity/index.js';

@@ -11,6 +11,7 @@ const ALLOWED: Record<string, string[]> = {
   device: ['device', 'wasm', 'errors.ts'],
   pagecache: ['pagecache', 'wasm', 'errors.ts'],
   verity: ['verity', 'wasm', 'errors.ts'],
+  dmverity: ['dmverity', 'wasm', 'errors.ts'],
   iomap: ['iomap', 'wasm', 'device', 'pagecache', 'errors.ts'],
   fs: ['fs', 'iomap', 'verity', 'pagecache', 'device', 'wasm', 'errors.ts'],
   cli: ['cli', 'index.ts'],
