@@ -4,7 +4,7 @@
  * names, its output lines and its exit statuses (0 done, 1 failed or bad
  * command line, 2 verification failed, 4 a device that does not exist).
  */
-import { closeSync, openSync, readFileSync, writeFileSync, writeSync, constants as fsc } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync, constants as fsc } from 'node:fs';
 import {
   DMVERITY_HASH_ALGORITHMS,
   DMVERITY_MAX_BLOCK_SIZE,
@@ -31,6 +31,7 @@ Options (as veritysetup's):
     [--hash=sha256|sha512|sha1] [--data-block-size=bytes] [--hash-block-size=bytes]
     [--data-blocks=blocks] [--hash-offset=bytes] [--salt=hex|-] [--uuid=UUID]
     [--format=0|1] [--no-superblock] [--root-hash-file=FILE] [-v|--verbose]
+Hash algorithms: sha256, sha512, sha1. Block sizes: 512 to 524288 bytes, powers of two.
 `;
 
 const LONGOPTS = [
@@ -170,7 +171,8 @@ function checkFormatOptions(cl: CommandLine, hashPath: string): void {
   if ((o.hashOffset ?? 0) % 512 !== 0) throw new ToolError('Unsupported VERITY hash offset.');
   const alg = o.hashAlgorithm ?? 'sha256';
   if (!Object.hasOwn(DMVERITY_HASH_ALGORITHMS, alg.toLowerCase())) {
-    throw new ToolError(`Hash algorithm ${alg} not supported. Supported: ${Object.keys(DMVERITY_HASH_ALGORITHMS).join(', ')}.`);
+    // veritysetup's words; our supported list is in `--help`.
+    throw new ToolError(`Hash algorithm ${alg} not supported.`);
   }
   if (o.salt && o.salt.length > DMVERITY_MAX_SALT_SIZE) throw new ToolError(`Salt of ${o.salt.length} bytes: at most ${DMVERITY_MAX_SALT_SIZE}.`);
   if (o.superblock !== false && o.uuid !== undefined && !/^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$/.test(o.uuid)) {
@@ -255,10 +257,17 @@ async function verify(cl: CommandLine): Promise<void> {
     }
   }
   let params: DmverityParams;
+  let dataSize: number;
   try {
-    params = await dmverityReadParams(hashPath, cl.opts);
+    dataSize = statSync(dataPath).size;
+  } catch {
+    throw new ToolError(`Device ${dataPath} does not exist or access denied.`, EXIT_NODEV);
+  }
+  try {
+    params = await dmverityReadParams(hashPath, cl.opts, dataSize);
   } catch (e) {
-    if (isErrno(e, 'EINVAL')) throw new ToolError(`Device ${hashPath} is not a valid VERITY device.`);
+    if (isErrno(e, 'EINVAL') && cl.opts.superblock !== false) throw new ToolError(`Device ${hashPath} is not a valid VERITY device.`);
+    if (isErrno(e, 'EINVAL')) throw new ToolError((e as Error).message);
     noDevice(e, hashPath);
   }
   if (!/^([0-9a-fA-F]{2})*$/.test(root) || root.length !== 2 * params.digestSize) throw new ToolError('Invalid root hash string specified.');
