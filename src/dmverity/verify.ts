@@ -116,7 +116,8 @@ export async function dmverityVerify(
       throw fail('EIO', `data device holds ${dataSrc.size} bytes, less than ${params.dataBlocks} blocks of ${params.dataBlockSize}`);
     }
     hashSrc = await openSource(hash, 'hash device');
-    if (hashSrc.size < layout.hashDeviceSize) {
+    // A single data block has no tree: nothing past the superblock is read.
+    if (layout.levels > 0 && hashSrc.size < layout.hashDeviceSize) {
       throw fail('EIO', `hash device holds ${hashSrc.size} bytes, its tree ends at ${layout.hashDeviceSize}`);
     }
     const dataHasher = await createDmBlockHasher(params.hashAlgorithm, params.salt, params.format, params.dataBlockSize);
