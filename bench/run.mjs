@@ -11,7 +11,8 @@
 // also prints the table as Markdown. Needs the build (`npm run bench`
 // builds first).
 //
-// B1/B2 time whole processes (start-up included), as a user of the command
+// B1/B2 and B8 (dm-verity format against veritysetup) time whole processes
+// (start-up included), as a user of the command
 // sees them; B3 is in-process throughput; B4-B6 time the operation inside a
 // fresh process per case. Peak RSS is per process. On a shared machine each
 // process-level figure is the best of --runs, the contenders interleaved.
@@ -27,6 +28,7 @@ const ROOT = join(HERE, '..');
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 const NODE = process.execPath;
 const FSVERITY = ['/usr/bin/fsverity', '/usr/local/bin/fsverity'].find((p) => existsSync(p));
+const VERITYSETUP = ['/usr/sbin/veritysetup', '/sbin/veritysetup', '/usr/bin/veritysetup'].find((p) => existsSync(p));
 
 const argv = process.argv.slice(2);
 const opt = (k) => argv.find((x) => x.startsWith(`--${k}=`))?.slice(k.length + 3);
@@ -40,7 +42,7 @@ const DENSE = QUICK ? 64 * MiB : GiB;
 const SPARSE = QUICK ? GiB : 16 * GiB;
 const SPARSE_DATA = QUICK ? 16 * MiB : 64 * MiB;
 
-const KNOWN = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6'];
+const KNOWN = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B8'];
 const unknown = ONLY?.filter((id) => !KNOWN.includes(id)) ?? [];
 if (unknown.length > 0 || !(RUNS >= 1)) {
   console.error(`bench: ${unknown.length > 0 ? `unknown benchmark ${unknown.join(', ')} in --only (there are ${KNOWN.join(', ')})` : '--runs must be at least 1'}`);
@@ -77,7 +79,7 @@ async function timeCommands(id, what, contenders, peerName) {
   const run = async (r, label) => {
     log(`${id} ${label}: ${r.c.name}`);
     const m = await measure(r.c.cmd, r.c.args, { env: r.c.env });
-    const digest = digestOf(m.stdout);
+    const digest = (r.c.parse ?? digestOf)(m.stdout);
     ref ??= { name: r.c.name, digest };
     if (digest !== ref.digest) throw new Error(`${id}: ${r.c.name} printed ${digest}, ${ref.name} printed ${ref.digest}`);
     r.digest = digest;
@@ -351,6 +353,42 @@ if (want('B6') && sealedImage) await guarded('B6', async () => {
   target('B6', 'warm: >= 500,000 random 4 KiB reads/s', warm.readsPerSecond, 500_000, '>=');
 });
 if (sealedImage) rmSync(sealedImage, { force: true });
+
+// B8: `veritysetup format` against `iomap-verity veritysetup format`, whole
+// processes, on the B1 dense file and a 1 GiB sparse image (the B2 input
+// under --quick), with a fixed salt and UUID so the root hashes must be
+// equal; the hash files are compared byte for byte after the timed runs.
+if (want('B8')) await guarded('B8', async () => {
+  if (!VERITYSETUP) {
+    notes.push('B8 skipped: veritysetup (cryptsetup-bin) is not installed');
+    return;
+  }
+  const rootOf = (stdout) => {
+    const m = /^Root hash:\s+([0-9a-f]+)$/m.exec(stdout);
+    if (!m) throw new Error(`no root hash in output: ${JSON.stringify(stdout.slice(0, 200))}`);
+    return m[1];
+  };
+  const fixed = ['--salt=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff', '--uuid=0b3f6c2a-58d4-4e7c-9a61-2f0d8e5b7c13'];
+  ensureDenseFile(densePath, DENSE);
+  const sparse = QUICK ? sparseInfo?.path ?? ensureSparseFile(join(DIR, `sparse-${SPARSE}-${SPARSE_DATA}`), SPARSE, SPARSE_DATA).path : ensureSparseFile(join(DIR, `sparse-${GiB}-${64 * MiB}`), GiB, 64 * MiB).path;
+  for (const [label, file, bytes] of [[`dense ${human(DENSE)}`, densePath, DENSE], [`sparse ${human(QUICK ? SPARSE : GiB)}`, sparse, QUICK ? SPARSE : GiB]]) {
+    const theirs = join(DIR, 'b8-veritysetup.hash');
+    const ours = join(DIR, 'b8-iomap-verity.hash');
+    for (const f of [theirs, ours]) rmSync(f, { force: true });
+    const r = await timeCommands(
+      'B8',
+      `veritysetup format, ${label}`,
+      [
+        { name: 'veritysetup format', cmd: VERITYSETUP, args: ['format', file, theirs, ...fixed], bytes, parse: rootOf },
+        { name: 'iomap-verity veritysetup format', cmd: NODE, args: [CLI, 'veritysetup', 'format', file, ours, ...fixed], bytes, parse: rootOf },
+      ],
+      'veritysetup format',
+    );
+    if (Buffer.compare(readFileSync(theirs), readFileSync(ours)) !== 0) throw new Error(`B8 ${label}: the hash files differ`);
+    for (const f of [theirs, ours]) rmSync(f, { force: true });
+    target('B8', `${label}: iomap-verity time / veritysetup (no target; measured)`, r['iomap-verity veritysetup format'].seconds / r['veritysetup format'].seconds, Infinity, '<=');
+  }
+});
 
 function fsverityVersion() {
   if (!FSVERITY) return undefined;

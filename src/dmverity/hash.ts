@@ -91,7 +91,7 @@ class WasmDmHasher implements DmBlockHasher {
   }
 
   hashStaged(count: number, out: Uint8Array): number {
-    const zeros = dmverityExports(this.wasm).dmv_blocks(this.ctx, this.buf, count, this.dig, 32, 1) >>> 0;
+    const zeros = dmverityExports(this.wasm).dmv_blocks4(this.ctx, this.buf, count, this.dig, 32, 1) >>> 0;
     out.set(this.wasm.bytes(this.dig, count * 32));
     return zeros;
   }
