@@ -10,12 +10,19 @@
  * precomputed block whose own hash is precomputed too, and so on up, so a
  * sparse image costs the reading of its zeros and the writing of its tree.
  * Memory: the read buffer plus one hash block per level.
+ *
+ * SHA-256 data blocks of a file go to the worker pool of src/verity (the
+ * workers read the file themselves, in dm-verity's framing) when it pays:
+ * from 8 MiB when the pool runs, from 64 MiB to start it; the upper levels
+ * stay on this thread.
  */
 import { fail, isUint8Array } from '../errors.js';
 import { createDmBlockHasher, type DmBlockHasher } from './hash.js';
 import { openSource, type DmverityInput, type DmSource } from './io.js';
 import { computeDmverityLayout, validateDmverityParams, type DmverityLayout, type DmverityParams, type DmverityParamsOptions } from './params.js';
 import { encodeDmveritySuperblock } from './superblock.js';
+import { feedLeavesFromPool } from '../verity/pool-feed.js';
+import { leafHashPool, startedLeafHashPool, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool } from '../verity/pool.js';
 
 /** Receives bytes of the hash device at their byte offset; the bytes are valid only during the call. */
 export type DmverityHashSink = (offset: number, bytes: Uint8Array) => void | Promise<void>;
@@ -30,6 +37,12 @@ export interface DmverityFormatOptions extends DmverityParamsOptions {
   sink?: DmverityHashSink;
   /** Called after each piece of data is hashed, with bytes done and bytes to do. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Hash a file's data blocks on the worker pool (default true): SHA-256,
+   * data blocks of 1 KiB to 64 KiB, a path of at least 8 MiB when the
+   * pool runs, 64 MiB to start it. Same bytes either way.
+   */
+  parallel?: boolean;
 }
 
 /** What `dmverityFormat` made: the root hash, the parameters (the superblock's fields) and the tree's shape. */
@@ -212,14 +225,21 @@ export async function dmverityFormat(data: DmverityInput, opts?: DmverityFormatO
         rootHash = dataHasher.hashBlock(block);
       } else {
         const tree = new DmverityTreeBuilder(layout, hashHasher, dataHasher.zeroDigest, sink);
-        await hashDataBlocks(
-          source,
-          dataHasher,
-          0,
-          params.dataBlocks,
-          (digests, n, allZero) => (allZero ? tree.addZeroRun(0, n) : tree.addDigests(0, digests, n)),
-          opts?.onProgress,
-        );
+        const pool = await poolFor(params, source, opts);
+        if (pool) {
+          const bs = params.dataBlockSize;
+          const leaves = { addLeafDigests: (d: Uint8Array, n: number) => tree.addDigests(0, d, n), addZeroBlocks: (n: number) => tree.addZeroRun(0, n) };
+          await feedLeavesFromPool(pool, source.fd!, 0, params.dataBlocks, bs, params.salt, leaves, (done) => opts?.onProgress?.(done, params.dataBlocks * bs), params.format);
+        } else {
+          await hashDataBlocks(
+            source,
+            dataHasher,
+            0,
+            params.dataBlocks,
+            (digests, n, allZero) => (allZero ? tree.addZeroRun(0, n) : tree.addDigests(0, digests, n)),
+            opts?.onProgress,
+          );
+        }
         rootHash = await tree.finish();
       }
       if (params.superblock) await sink(params.hashOffset, encodeDmveritySuperblock(params));
@@ -231,6 +251,25 @@ export async function dmverityFormat(data: DmverityInput, opts?: DmverityFormatO
   } finally {
     source.close();
   }
+}
+
+/** Below this much data the pool is not worth a job; a cold pool starts only from POOL_START bytes (a worker boots in ~45 ms). */
+const POOL_MIN = 8 << 20;
+const POOL_START = 64 << 20;
+
+async function poolFor(params: DmverityParams, source: DmSource, opts: DmverityFormatOptions | undefined): Promise<LeafHashPool | undefined> {
+  const bytes = params.dataBlocks * params.dataBlockSize;
+  if (opts?.parallel === false || source.fd === undefined || params.hashAlgorithm !== 'sha256') return undefined;
+  if (params.dataBlockSize < POOL_MIN_BLOCK_SIZE || params.dataBlockSize > POOL_MAX_BLOCK_SIZE || bytes < POOL_MIN) return undefined;
+  let pool = startedLeafHashPool();
+  if (!pool && bytes >= POOL_START) pool = await leafHashPool();
+  if (!pool) return undefined;
+  try {
+    await pool.ready();
+  } catch {
+    return undefined;
+  }
+  return pool.usable ? pool : undefined;
 }
 
 /** True for what `dmverityFormat` and `dmverityVerify` take as a device. */

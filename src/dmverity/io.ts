@@ -11,6 +11,8 @@ export type DmverityInput = string | Uint8Array;
 /** An open input. */
 export interface DmSource {
   readonly size: number;
+  /** The open file descriptor of a path (Node), for the worker pool to read itself. */
+  readonly fd?: number;
   /** Fill `into` from byte `pos`; EIO when the input ends first. */
   readInto(pos: number, into: Uint8Array): void;
   close(): void;
@@ -56,6 +58,7 @@ export async function openSource(input: DmverityInput, what: string): Promise<Dm
   }
   return {
     size,
+    fd,
     readInto(pos, into) {
       for (let got = 0; got < into.length; ) {
         let n: number;

@@ -23,7 +23,8 @@ export interface LeafDigestSink {
  * in order. `onProgress` gets the bytes of the file fed so far (counted
  * from its start) after each job. Rejects with the first job's error (EIO
  * when the file shrank) once the jobs still out have finished; their
- * results are dropped.
+ * results are dropped. `dmFormat` hashes in dm-verity's framing instead
+ * of fs-verity's (the salt unpadded, after (0) or before (1) each block).
  */
 export async function feedLeavesFromPool(
   pool: LeafHashPool,
@@ -34,6 +35,7 @@ export async function feedLeavesFromPool(
   salt: Uint8Array,
   sink: LeafDigestSink,
   onProgress?: (bytesDone: number) => void,
+  dmFormat?: 0 | 1,
 ): Promise<void> {
   const per = POOL_CHUNK_BYTES / blockSize;
   // Enough jobs in flight that every worker has its next one queued while
@@ -43,7 +45,7 @@ export async function feedLeavesFromPool(
   let next = first;
   const submit = (): void => {
     const n = Math.min(per, end - next);
-    const p = pool.hashFileBlocks(fd, next * blockSize, n, blockSize, salt);
+    const p = pool.hashFileBlocks(fd, next * blockSize, n, blockSize, salt, dmFormat);
     // A job that fails after an earlier one already failed is never awaited.
     p.catch(() => undefined);
     inFlight.push(p);

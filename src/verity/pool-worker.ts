@@ -19,7 +19,7 @@
  * - Web Workers (browsers): started from a Blob URL, given the compiled
  *   module in a first `init` message; jobs carry their bytes.
  *
- * Messages in:  Node: { id, fd, pos, blocks, blockSize, salt } or { id, data, blocks, blockSize, salt }
+ * Messages in:  Node: { id, fd, pos, blocks, blockSize, salt, dmFormat? } or { id, data, blocks, blockSize, salt, dmFormat? }
  *               Web:  { init: { module, chunkBytes, minBlockSize } } once, then { id, data, blocks, blockSize, salt }
  * Messages out: { id: 0, ready: true } once, at start; then per job
  * { id, zeros, digests? } or { id, error: { code, message } }
@@ -42,12 +42,19 @@ function createLeafHasher(module, chunkBytes, minBlock) {
   if (ctx === 0 || buf === 0 || dig === 0) throw new Error('leaf-hashing worker: WebAssembly memory exhausted at start');
   let ctxKey = '';
 
-  function setContext(blockSize, salt) {
-    const key = blockSize + ':' + Array.prototype.join.call(salt, ',');
+  // dmFormat (0 or 1) selects dm-verity's framing (assembly/dmverity.ts:
+  // the salt unpadded, before or after each block); absent, fs-verity's.
+  function setContext(blockSize, salt, dmFormat) {
+    const key = blockSize + ':' + dmFormat + ':' + Array.prototype.join.call(salt, ',');
     if (key === ctxKey) return;
     new Uint8Array(x.memory.buffer).set(salt, ctx + OFF_SALT);
-    if (x.sha256_ctx_init(ctx, ctx + OFF_SALT, salt.length, blockSize) !== 0) {
-      throw Object.assign(new Error('the SHA-256 kernel refused block size ' + blockSize), { code: 'EINVAL' });
+    const r = dmFormat === undefined
+      ? x.sha256_ctx_init(ctx, ctx + OFF_SALT, salt.length, blockSize)
+      : x.dmv_ctx_init(ctx, ctx + OFF_SALT, salt.length, blockSize, dmFormat);
+    if (r !== 0) throw Object.assign(new Error('the SHA-256 kernel refused block size ' + blockSize), { code: 'EINVAL' });
+    if (dmFormat !== undefined) {
+      new Uint8Array(x.memory.buffer, buf, blockSize).fill(0);
+      x.dmv_ctx_zero_digest(ctx, buf);
     }
     ctxKey = key;
   }
@@ -59,9 +66,11 @@ function createLeafHasher(module, chunkBytes, minBlock) {
     if (len > chunkBytes || blockSize < minBlock) {
       throw Object.assign(new Error('job of ' + blocks + ' blocks of ' + blockSize + ' bytes does not fit the worker'), { code: 'EINVAL' });
     }
-    setContext(blockSize, salt);
+    setContext(blockSize, salt, job.dmFormat);
     fill(new Uint8Array(x.memory.buffer, buf, len));
-    const zeros = x.sha256_blocks_skip_zero(ctx, buf, blocks, dig, 4) >>> 0;
+    const zeros = (job.dmFormat === undefined
+      ? x.sha256_blocks_skip_zero(ctx, buf, blocks, dig, 4)
+      : x.dmv_blocks4(ctx, buf, blocks, dig, 32, 1)) >>> 0;
     if (zeros === blocks) return { id: job.id, zeros };
     const digests = new Uint8Array(blocks * 32);
     digests.set(new Uint8Array(x.memory.buffer, dig, blocks * 32));

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { computeDmverityLayout, dmverityFormat, dmverityHashLocation, validateDmverityParams } from '../../src/dmverity/index.js';
+import { leafHashPool } from '../../src/verity/pool.js';
 import { fillRandom } from '../fixtures/generate.mjs';
 import { CASES, caseName, dataFor, expectSameDevice, sizesFor } from '../helpers/dmverity.js';
 import {
@@ -63,6 +64,28 @@ describe('dmverityFormat against veritysetup format', () => {
     const r = await dmverityFormat(data, libraryOptions(c));
     expect(r.rootHashHex).toBe(rootHashOf(theirs.stdout));
     expectSameDevice(r.hashDevice!, readFileSync(hash), 'data blocks 33');
+  });
+});
+
+describe('on the worker pool', () => {
+  it.runIf(HAVE_VERITYSETUP)('a 16 MiB file hashed by the pool gives veritysetup\'s bytes, and the same as one thread', async () => {
+    const pool = await leafHashPool();
+    if (!pool) return; // one core: nothing to compare
+    await pool.ready();
+    const c = CASES[0]!;
+    const data = join(dir, 'pooled');
+    const hash = join(dir, 'pooled.h');
+    writeFileSync(data, dataFor(16 << 20, 4096, 99));
+    const theirs = await veritysetupAsync(['format', data, hash, ...veritysetupOptions(c)]);
+    const pooled = await dmverityFormat(data, libraryOptions(c));
+    const single = await dmverityFormat(data, { ...libraryOptions(c), parallel: false });
+    expect(pooled.rootHashHex).toBe(rootHashOf(theirs.stdout));
+    expect(single.rootHashHex).toBe(pooled.rootHashHex);
+    expectSameDevice(pooled.hashDevice!, readFileSync(hash), 'pooled');
+    for (const format of [0, 1] as const) {
+      const o = { ...libraryOptions(c), format, salt: new Uint8Array([1, 2, 3]) };
+      expect((await dmverityFormat(data, o)).rootHashHex).toBe((await dmverityFormat(data, { ...o, parallel: false })).rootHashHex);
+    }
   });
 });
 

@@ -11,7 +11,7 @@ const ALLOWED: Record<string, string[]> = {
   device: ['device', 'wasm', 'errors.ts'],
   pagecache: ['pagecache', 'wasm', 'errors.ts'],
   verity: ['verity', 'wasm', 'errors.ts'],
-  dmverity: ['dmverity', 'wasm', 'errors.ts'],
+  dmverity: ['dmverity', 'verity', 'wasm', 'errors.ts'],
   iomap: ['iomap', 'wasm', 'device', 'pagecache', 'errors.ts'],
   fs: ['fs', 'iomap', 'verity', 'pagecache', 'device', 'wasm', 'errors.ts'],
   cli: ['cli', 'index.ts'],
@@ -46,6 +46,16 @@ describe('layering (DESIGN.md)', () => {
       expect(bad).toEqual([]);
     });
   }
+
+  it('src/dmverity takes from src/verity only the hash algorithms and the worker pool', () => {
+    const bad = walk(join(SRC, 'dmverity')).flatMap((f) =>
+      [...readFileSync(f, 'utf8').matchAll(/from\s*['"](\.\.\/verity\/[^'"]+)['"]/g)]
+        .map((m) => m[1]!)
+        .filter((s) => !/^\.\.\/verity\/(hash-algs|pool|pool-feed|pool-worker)\.js$/.test(s))
+        .map((s) => `${relative(SRC, f)} -> ${s}`),
+    );
+    expect(bad).toEqual([]);
+  });
 
   it('assembly/ imports nothing outside itself', () => {
     const dir = resolve(__dirname, '../../assembly');
