@@ -386,7 +386,8 @@ if (want('B8')) await guarded('B8', async () => {
     );
     if (Buffer.compare(readFileSync(theirs), readFileSync(ours)) !== 0) throw new Error(`B8 ${label}: the hash files differ`);
     for (const f of [theirs, ours]) rmSync(f, { force: true });
-    target('B8', `${label}: iomap-verity time / veritysetup (no target; measured)`, r['iomap-verity veritysetup format'].seconds / r['veritysetup format'].seconds, Infinity, '<=');
+    // No target was set for B8: the ratio is reported, not judged.
+    notes.push(`B8 ${label}: iomap-verity veritysetup format takes ${fmt(r['iomap-verity veritysetup format'].seconds / r['veritysetup format'].seconds, 3)}x the time of veritysetup format (same root hash, same hash file)`);
   }
 });
 

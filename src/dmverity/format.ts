@@ -263,13 +263,9 @@ async function poolFor(params: DmverityParams, source: DmSource, opts: DmverityF
   if (params.dataBlockSize < POOL_MIN_BLOCK_SIZE || params.dataBlockSize > POOL_MAX_BLOCK_SIZE || bytes < POOL_MIN) return undefined;
   let pool = startedLeafHashPool();
   if (!pool && bytes >= POOL_START) pool = await leafHashPool();
-  if (!pool) return undefined;
-  try {
-    await pool.ready();
-  } catch {
-    return undefined;
-  }
-  return pool.usable ? pool : undefined;
+  // Jobs queue while the workers boot (and keep them referenced, so the
+  // process waits for them); waiting on ready() alone would not.
+  return pool?.usable ? pool : undefined;
 }
 
 /** True for what `dmverityFormat` and `dmverityVerify` take as a device. */
