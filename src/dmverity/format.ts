@@ -16,7 +16,7 @@
  * from 8 MiB when the pool runs, from 64 MiB to start it; the upper levels
  * stay on this thread.
  */
-import { fail, isUint8Array } from '../errors.js';
+import { fail } from '../errors.js';
 import { createDmBlockHasher, type DmBlockHasher } from './hash.js';
 import { openSource, type DmverityInput, type DmSource } from './io.js';
 import { computeDmverityLayout, validateDmverityParams, type DmverityLayout, type DmverityParams, type DmverityParamsOptions } from './params.js';
@@ -199,7 +199,8 @@ export async function hashDataBlocks(
  * and the root hash. With a fixed `salt` and `uuid` the bytes are
  * identical to veritysetup's. Rejects with EINVAL for bad parameters
  * (naming the supported ones), ENOENT/EPERM/EIO when the data cannot be
- * read, EIO when it holds fewer than `dataBlocks` blocks.
+ * read, EIO when it holds fewer than `dataBlocks` blocks, EFBIG when the
+ * hash device would exceed 2 GiB and no `sink` was given to stream it.
  */
 export async function dmverityFormat(data: DmverityInput, opts?: DmverityFormatOptions): Promise<DmverityFormatResult> {
   const source = await openSource(data, 'data device');
@@ -266,9 +267,4 @@ async function poolFor(params: DmverityParams, source: DmSource, opts: DmverityF
   // Jobs queue while the workers boot (and keep them referenced, so the
   // process waits for them); waiting on ready() alone would not.
   return pool?.usable ? pool : undefined;
-}
-
-/** True for what `dmverityFormat` and `dmverityVerify` take as a device. */
-export function isDmverityInput(x: unknown): x is DmverityInput {
-  return typeof x === 'string' || isUint8Array(x);
 }

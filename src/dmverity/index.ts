@@ -9,3 +9,6 @@ export type { DmverityFormatOptions, DmverityFormatResult, DmverityHashSink } fr
 export { dmverityVerify, dmverityReadParams } from './verify.js';
 export type { DmverityVerifyOptions, DmverityVerifyResult, DmverityFailure } from './verify.js';
 export type { DmverityInput } from './io.js';
+// For verified readers: the block hashing of a tree's parameters.
+export { createDmBlockHasher } from './hash.js';
+export type { DmBlockHasher } from './hash.js';

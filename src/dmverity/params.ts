@@ -23,8 +23,9 @@ export const DMVERITY_HASH_ALGORITHMS: Readonly<Record<DmverityHashName, number>
   sha1: 20,
 });
 
-/** Smallest and largest block size veritysetup accepts (a power of two). */
+/** Smallest block size veritysetup accepts (block sizes are powers of two). */
 export const DMVERITY_MIN_BLOCK_SIZE = 512;
+/** Largest block size veritysetup accepts (the kernel activates only up to the page size). */
 export const DMVERITY_MAX_BLOCK_SIZE = 512 * 1024;
 /** Largest salt the superblock holds. */
 export const DMVERITY_MAX_SALT_SIZE = 256;
