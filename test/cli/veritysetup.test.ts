@@ -101,6 +101,8 @@ describe('iomap-verity veritysetup against veritysetup', () => {
       ['format', 'data', 'hx', '--format=2'],
       ['format', 'data', 'hx', '--data-blocks=100000'],
       ['format', '/nonexistent', 'hx'],
+      ['format', 'data', 'data'],
+      ['format', 'data', 'data', '--hash-offset=4096', '--data-blocks=2'],
     ];
     // Their hash files first: each case writes its own, so the runs are independent.
     const runs = await Promise.all(

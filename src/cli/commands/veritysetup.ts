@@ -4,7 +4,7 @@
  * names, its output lines and its exit statuses (0 done, 1 failed or bad
  * command line, 2 verification failed, 4 a device that does not exist).
  */
-import { closeSync, openSync, readFileSync, statSync, writeFileSync, writeSync, constants as fsc } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, statSync, writeFileSync, writeSync, constants as fsc } from 'node:fs';
 import {
   DMVERITY_HASH_ALGORITHMS,
   DMVERITY_MAX_BLOCK_SIZE,
@@ -203,6 +203,21 @@ function noDevice(e: unknown, path: string): never {
   throw e;
 }
 
+/** Data and hash in one file: the tree must start past the data, or formatting would overwrite it. */
+function checkOverlap(cl: CommandLine, dataPath: string, hashFd: number): void {
+  let data;
+  try {
+    data = statSync(dataPath);
+  } catch {
+    return; // reported by the format itself
+  }
+  const hash = fstatSync(hashFd);
+  if (data.dev !== hash.dev || data.ino !== hash.ino) return;
+  const bs = cl.opts.dataBlockSize ?? 4096;
+  const blocks = cl.opts.dataBlocks || Math.floor(data.size / bs);
+  if (blocks * bs > (cl.opts.hashOffset ?? 0)) throw new ToolError('Data area overlaps with hash area.');
+}
+
 async function format(cl: CommandLine, io: CliIo): Promise<void> {
   if (cl.operands.length < 2) throw new UsageError('format: requires <data_device> <hash_device> as arguments');
   const [dataPath, hashPath] = cl.operands as [string, string];
@@ -215,6 +230,7 @@ async function format(cl: CommandLine, io: CliIo): Promise<void> {
   }
   try {
     checkFormatOptions(cl, hashPath);
+    checkOverlap(cl, dataPath, fd);
     let r;
     try {
       r = await dmverityFormat(dataPath, {
