@@ -7,9 +7,8 @@
  * on hash-wasm, which keeps the salted state and reloads it per block.
  */
 import type { IHasher } from 'hash-wasm';
-import { fail } from '../errors.js';
 import { loadWasm, type Wasm } from '../wasm/index.js';
-import { dmverityExports } from '../wasm/dmverity.js';
+import { DmverityBlockHasher } from '../wasm/dmverity.js';
 import type { DmverityHashName } from './params.js';
 
 /**
@@ -53,32 +52,27 @@ export async function createDmBlockHasher(
 
 class WasmDmHasher implements DmBlockHasher {
   readonly digestSize = 32;
-  readonly zeroDigest = new Uint8Array(32);
-  private ctx = 0;
+  readonly zeroDigest: Uint8Array;
   private buf = 0;
   private dig = 0;
 
   private constructor(
     private readonly wasm: Wasm,
-    readonly blockSize: number,
+    private readonly k: DmverityBlockHasher,
     readonly capacity: number,
-  ) {}
+  ) {
+    this.zeroDigest = k.zeroDigest;
+  }
+
+  get blockSize(): number {
+    return this.k.blockSize;
+  }
 
   static create(wasm: Wasm, salt: Uint8Array, format: 0 | 1, blockSize: number, capacity: number): WasmDmHasher {
-    const h = new WasmDmHasher(wasm, blockSize, capacity);
-    const k = dmverityExports(wasm);
+    const h = new WasmDmHasher(wasm, DmverityBlockHasher.create(wasm, salt, format, blockSize), capacity);
     try {
-      h.ctx = wasm.alloc(Math.max(k.dmv_ctx_size(), 4096));
-      h.buf = wasm.alloc(h.capacity * blockSize);
-      h.dig = wasm.alloc(h.capacity * 32);
-      // The context's salt field is filled from the staging buffer, which
-      // is also where the zero block is, for the zero digest.
-      wasm.bytes(h.buf, salt.length).set(salt);
-      if (k.dmv_ctx_init(h.ctx, h.buf, salt.length, blockSize, format) !== 0) {
-        throw fail('EINVAL', `dm-verity SHA-256 context refused salt of ${salt.length} bytes, block size ${blockSize}, format ${format}`);
-      }
-      wasm.bytes(h.buf, blockSize).fill(0);
-      h.zeroDigest.set(wasm.bytes(k.dmv_ctx_zero_digest(h.ctx, h.buf) >>> 0, 32));
+      h.buf = wasm.alloc(capacity * blockSize);
+      h.dig = wasm.alloc(capacity * 32);
     } catch (e) {
       h.dispose();
       throw e;
@@ -91,20 +85,21 @@ class WasmDmHasher implements DmBlockHasher {
   }
 
   hashStaged(count: number, out: Uint8Array): number {
-    const zeros = dmverityExports(this.wasm).dmv_blocks4(this.ctx, this.buf, count, this.dig, 32, 1) >>> 0;
+    const zeros = this.k.hashBlocksAtSkipZero(this.buf, count, this.dig);
     out.set(this.wasm.bytes(this.dig, count * 32));
     return zeros;
   }
 
   hashBlock(block: Uint8Array): Uint8Array {
     this.wasm.bytes(this.buf, this.blockSize).set(block.subarray(0, this.blockSize));
-    dmverityExports(this.wasm).dmv_blocks(this.ctx, this.buf, 1, this.dig, 32, 0);
+    this.k.hashBlocksAtOneBuffer(this.buf, 1, this.dig);
     return this.wasm.bytes(this.dig, 32).slice();
   }
 
   dispose(): void {
-    for (const p of [this.dig, this.buf, this.ctx]) if (p !== 0) this.wasm.free(p);
-    this.dig = this.buf = this.ctx = 0;
+    for (const p of [this.dig, this.buf]) if (p !== 0) this.wasm.free(p);
+    this.dig = this.buf = 0;
+    this.k.dispose();
   }
 }
 

@@ -14,6 +14,7 @@ const ALLOWED: Record<string, string[]> = {
   dmverity: ['dmverity', 'verity', 'wasm', 'errors.ts'],
   iomap: ['iomap', 'wasm', 'device', 'pagecache', 'errors.ts'],
   fs: ['fs', 'iomap', 'verity', 'pagecache', 'device', 'wasm', 'errors.ts'],
+  mount: ['mount', 'index.ts'],
   cli: ['cli', 'index.ts'],
 };
 

@@ -8,7 +8,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadWasm } from '../../src/wasm/index.js';
-import { dmverityExports } from '../../src/wasm/dmverity.js';
 import { fillRandom } from '../fixtures/generate.mjs';
 
 function expected(format: number, salt: Uint8Array, block: Uint8Array): Buffer {
@@ -19,7 +18,7 @@ function expected(format: number, salt: Uint8Array, block: Uint8Array): Buffer {
 describe('dm-verity SHA-256 kernel', () => {
   it('matches node:crypto for every salt length, both formats, both kernels', async () => {
     const wasm = await loadWasm();
-    const k = dmverityExports(wasm);
+    const k = wasm.x;
     const ctx = wasm.alloc(4096);
     const src = wasm.alloc(9 * 4096);
     const dst = wasm.alloc(9 * 64);

@@ -16,5 +16,6 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   enable: async () => (await import('./image.js')).enableCommand,
   measure: async () => (await import('./image.js')).measureCommand,
   dump: async () => (await import('./image.js')).dumpCommand,
+  mount: async () => (await import('./mount.js')).mountCommand,
   veritysetup: async () => (await import('./veritysetup.js')).veritysetupCommand,
 };
