@@ -48,7 +48,7 @@ export interface DmverityParamsOptions {
   format?: number;
   /** Write (or expect) the 512-byte superblock at the hash offset (default true). */
   superblock?: boolean;
-  /** The superblock's UUID, `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (default: random). */
+  /** The superblock's UUID, 8-4-4-4-12 hex digits, as `0b3f6c2a-58d4-4e7c-9a61-2f0d8e5b7c13` (default: random). */
   uuid?: string;
   /** Byte offset of the superblock (or tree) in the hash device, a multiple of 512 (default 0). */
   hashOffset?: number;
@@ -131,7 +131,7 @@ const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 
 /** The 16 bytes of a UUID string, or EINVAL. */
 export function parseUuid(uuid: string): Uint8Array {
-  if (!UUID_RE.test(uuid)) throw fail('EINVAL', `wrong UUID format ${JSON.stringify(uuid)}: expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx in hex`);
+  if (!UUID_RE.test(uuid)) throw fail('EINVAL', `wrong UUID format ${JSON.stringify(uuid)}: expected 8-4-4-4-12 hex digits such as 0b3f6c2a-58d4-4e7c-9a61-2f0d8e5b7c13`);
   const hex = uuid.replace(/-/g, '');
   const out = new Uint8Array(16);
   for (let i = 0; i < 16; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
