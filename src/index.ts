@@ -53,3 +53,36 @@ export { openVerified, VerifiedFile, parseFsverityDigest } from './verity/verifi
 export type { VerifiedSources, VerifiedTrust, OpenVerifiedOptions, VerifiedReadOptions, VerifiedStreamOptions } from './verity/verified-file.js';
 export { openSource, toNodeReadable } from './source/index.js';
 export type { ByteSource, ReaderLike, Src, SourceOptions, HttpSourceOptions } from './source/index.js';
+// dm-verity: hash devices identical to `veritysetup format`'s, and their verification.
+export {
+  dmverityFormat,
+  dmverityVerify,
+  dmverityReadParams,
+  dmverityHashLocation,
+  computeDmverityLayout,
+  validateDmverityParams,
+  encodeDmveritySuperblock,
+  decodeDmveritySuperblock,
+  requireDmverityHash,
+  dmverityHex,
+  DMVERITY_HASH_ALGORITHMS,
+  DMVERITY_SUPERBLOCK_SIZE,
+  DMVERITY_MIN_BLOCK_SIZE,
+  DMVERITY_MAX_BLOCK_SIZE,
+  DMVERITY_MAX_SALT_SIZE,
+  DMVERITY_DEFAULT_SALT_SIZE,
+} from './dmverity/index.js';
+export type {
+  DmverityHashName,
+  DmverityParams,
+  DmverityParamsOptions,
+  DmverityLayout,
+  DmverityHashLocation,
+  DmverityFormatOptions,
+  DmverityFormatResult,
+  DmverityHashSink,
+  DmverityVerifyOptions,
+  DmverityVerifyResult,
+  DmverityFailure,
+  DmverityInput,
+} from './dmverity/index.js';

@@ -20,4 +20,5 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   verify: async () => (await import('./verify.js')).verifyCommand,
   cat: async () => (await import('./verify.js')).catCommand,
   mount: async () => (await import('./mount.js')).mountCommand,
+  veritysetup: async () => (await import('./veritysetup.js')).veritysetupCommand,
 };
