@@ -87,7 +87,9 @@ export function createProgress(io: CliIo, label: string, total: number): Progres
   let shown = { done: 0, total };
   let phaseText: string | undefined;
   const draw = (): void => {
-    err.write(`\r${renderProgressLine(err.columns ?? 80, label, shown.done, shown.total, Date.now() - start, phaseText)}\x1b[K`);
+    // A pty nobody sized (script(1), some CI runners) reports 0 columns.
+    const columns = err.columns !== undefined && err.columns > 0 ? err.columns : 80;
+    err.write(`\r${renderProgressLine(columns, label, shown.done, shown.total, Date.now() - start, phaseText)}\x1b[K`);
     drawn = true;
   };
   const erase = (): void => {
