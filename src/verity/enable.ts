@@ -12,6 +12,7 @@ import { MerkleTreeBuilder } from './tree.js';
 import { verityLayout, type VerityLayout } from './layout.js';
 import type { VerityOps } from './verity-ops.js';
 
+/** What `buildVerityMetadata` wrote: the descriptor, the root hash and where things went. */
 export interface BuiltVerityMetadata {
   readonly descriptor: Uint8Array;
   readonly rootHash: Uint8Array;

@@ -1,6 +1,6 @@
 /**
  * Where each piece of a file's verity metadata sits inside its metadata area
- * (DESIGN.md, "Where verity metadata lives"), relative to the area's start:
+ * (docs/DESIGN.md, "Where verity metadata lives"), relative to the area's start:
  *
  *   [0, treeSize)                 the Merkle tree, levels root first; blocks
  *                                 that are only an all-zero subtree's digest
@@ -15,8 +15,10 @@
 import { fail } from '../errors.js';
 import { DESCRIPTOR_SIZE } from './descriptor.js';
 
+/** Alignment of the descriptor inside the metadata area (see the sizing policy in docs/DESIGN.md). */
 export const VERITY_DESC_ALIGN = 65536;
 
+/** Offsets of the pieces of a metadata area, relative to its start. */
 export interface VerityLayout {
   readonly treeSize: number;
   readonly descOffset: number;

@@ -5,6 +5,7 @@
  */
 import type { Command } from '../command.js';
 
+/** Every subcommand by name, loaded on first use. */
 export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   digest: async () => (await import('./digest.js')).digestCommand,
   demo: async () => (await import('./demo.js')).demoCommand,
@@ -16,4 +17,5 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   enable: async () => (await import('./image.js')).enableCommand,
   measure: async () => (await import('./image.js')).measureCommand,
   dump: async () => (await import('./image.js')).dumpCommand,
+  mount: async () => (await import('./mount.js')).mountCommand,
 };
