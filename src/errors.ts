@@ -21,7 +21,11 @@ export type ErrnoCode =
   | 'EISDIR'
   | 'ENAMETOOLONG'
   | 'EBADF'
-  | 'EOPNOTSUPP';
+  | 'EOPNOTSUPP'
+  /** A signature or key that does not verify, is not trusted, or does not fit (the kernel's code for a bad fs-verity signature). */
+  | 'EKEYREJECTED'
+  /** A malformed message: a signature, key or certificate that cannot be parsed. */
+  | 'EBADMSG';
 
 export class IomapVerityError extends Error {
   readonly code: ErrnoCode;

@@ -16,4 +16,5 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   enable: async () => (await import('./image.js')).enableCommand,
   measure: async () => (await import('./image.js')).measureCommand,
   dump: async () => (await import('./image.js')).dumpCommand,
+  sign: async () => (await import('./sign.js')).signCommand,
 };
