@@ -199,6 +199,17 @@ function parseAsn1(der: Uint8Array, what: string): asn1js.AsnType {
   return asn.result;
 }
 
+/**
+ * Parse `der` and insist that it is DER: asn1js accepts a constructed value
+ * whose length disagrees with its contents, so the parse is encoded again
+ * and must give the same bytes (DER has one encoding per value).
+ */
+function parseDer(der: Uint8Array, what: string): asn1js.AsnType {
+  const result = parseAsn1(der, what);
+  if (!bytesEqual(new Uint8Array(result.toBER(false)), der)) throw fail('EBADMSG', `malformed ${what}: not DER (a length or encoding is not the canonical one)`);
+  return result;
+}
+
 function parseCertificate(der: Uint8Array, what: string): Certificate {
   try {
     return new Certificate({ schema: parseAsn1(der, what) });
@@ -432,12 +443,16 @@ function malformed(why: string, cause?: unknown): never {
   throw fail('EBADMSG', `malformed fs-verity signature: ${why}`, cause);
 }
 
+function nullOrAbsentParams(a: AlgorithmIdentifier): boolean {
+  return a.algorithmParams === undefined || a.algorithmParams instanceof asn1js.Null;
+}
+
 function parseSignedData(signature: Uint8Array): SignedData {
   if (!isUint8Array(signature)) throw fail('EINVAL', 'the signature must be a Uint8Array (the DER bytes `fsverity sign` writes)');
   if (signature.length === 0) malformed('it is empty');
   let info: ContentInfo;
   try {
-    info = new ContentInfo({ schema: parseAsn1(signature, 'fs-verity signature') });
+    info = new ContentInfo({ schema: parseDer(signature, 'fs-verity signature') });
   } catch (e) {
     if (isErrno(e)) throw e;
     malformed(`not a PKCS#7 ContentInfo (${(e as Error).message})`, e);
@@ -448,6 +463,20 @@ function parseSignedData(signature: Uint8Array): SignedData {
     sd = new SignedData({ schema: info.content });
   } catch (e) {
     malformed(`not a PKCS#7 SignedData (${(e as Error).message})`, e);
+  }
+  // As the kernel's PKCS#7 parser: SignedData version 1 (PKCS#7) or 3
+  // (CMS), and a SignerInfo version that fits the way it names its signer.
+  if (sd.version !== 1 && sd.version !== 3) malformed(`its SignedData version is ${sd.version}, not 1 or 3`);
+  for (const si of sd.signerInfos) {
+    const want = si.sid instanceof IssuerAndSerialNumber ? 1 : 3;
+    if (si.version !== want) malformed(`a SignerInfo of version ${si.version} names its signer by ${want === 1 ? 'issuer and serial number' : 'key identifier'}, which needs version ${want}`);
+  }
+  if (!sd.digestAlgorithms.every(nullOrAbsentParams)) malformed('a digest algorithm of the SignedData has parameters (only NULL or none are defined)');
+  for (const si of sd.signerInfos) {
+    if (!sd.digestAlgorithms.some((a) => a.algorithmId === si.digestAlgorithm.algorithmId)) {
+      malformed(`its signer's digest algorithm ${si.digestAlgorithm.algorithmId} is not among the SignedData's digest algorithms`);
+    }
+    if (!nullOrAbsentParams(si.digestAlgorithm)) malformed("its signer's digest algorithm has parameters (only NULL or none are defined)");
   }
   if (sd.encapContentInfo.eContentType !== OID.data) malformed(`it signs content of type ${sd.encapContentInfo.eContentType}, not data`);
   if (sd.encapContentInfo.eContent) malformed('it carries its content; fs-verity signatures are detached');
@@ -502,6 +531,9 @@ async function verifyOne(signer: SignerInfo, t: Trusted, content: Uint8Array, op
   const sigOid = signer.signatureAlgorithm.algorithmId;
   const sigHash = kt?.type === 'rsa' ? (sigOid === OID.rsaEncryption ? hash : RSA_SIG_OIDS[sigOid]) : ECDSA_SIG_OIDS[sigOid] ?? (sigOid === OID.ecPublicKey ? hash : undefined);
   if (!kt || sigHash === undefined) throw fail('EKEYREJECTED', `the signature algorithm ${sigOid} does not fit the key of ${who}`);
+  if (kt.type === 'rsa' ? !nullOrAbsentParams(signer.signatureAlgorithm) : signer.signatureAlgorithm.algorithmParams !== undefined) {
+    malformed(`its signature algorithm ${sigOid} has parameters it does not define`);
+  }
   if (sigHash !== hash) malformed(`its signature algorithm's hash (${sigHash}) differs from its digest algorithm (${hash})`);
 
   let signedBytes = content;
