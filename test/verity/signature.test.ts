@@ -17,6 +17,7 @@ import { generate, type InputSpec } from '../fixtures/generate.mjs';
 import { fsverity, HAVE_FSVERITY, requireOracleInCi } from '../helpers/fsverity.js';
 import { cmsVerify, encryptKey, HAVE_OPENSSL, makeKeyPair, openssl, requireOpensslInCi, type KeyPair } from '../helpers/openssl.js';
 
+const SOAK = process.env.IOMAP_VERITY_SOAK === '1';
 const FIXTURES = new URL('../fixtures/signatures/', import.meta.url).pathname;
 const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'latin1');
 
@@ -103,12 +104,19 @@ describe.runIf(HAVE_OPENSSL)('keys and certificates made by openssl', () => {
   });
 
   describe.runIf(HAVE_FSVERITY)('live against fsverity sign', () => {
+    // The whole matrix under IOMAP_VERITY_SOAK; by default every key and
+    // hash with one block size, and the other axes on their own.
     const matrix: [string, HashAlgorithmName, number, string, number][] = [];
+    const SALT = 'ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100';
     for (const key of ['rsa2048', 'rsa3072', 'rsa4096']) {
       for (const alg of ['sha256', 'sha512'] as const) {
         for (const bs of [1024, 4096]) {
-          for (const salt of ['', 'ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100']) {
-            for (const size of [0, bs, (bs / (alg === 'sha256' ? 32 : 64)) * bs + 7]) matrix.push([key, alg, bs, salt, size]);
+          for (const salt of ['', SALT]) {
+            for (const size of [0, bs, (bs / (alg === 'sha256' ? 32 : 64)) * bs + 7]) {
+              const slice = bs === 4096 && salt === '' && size !== bs;
+              const axes = key === 'rsa2048' && alg === 'sha256' && (bs === 1024 || salt !== '');
+              if (SOAK || slice || axes) matrix.push([key, alg, bs, salt, size]);
+            }
           }
         }
       }
@@ -195,8 +203,12 @@ describe.runIf(HAVE_OPENSSL)('keys and certificates made by openssl', () => {
     it('every flipped bit of the message is refused', async () => {
       // One bit in each byte, in turn: the signature value, the issuer and
       // serial, the algorithm identifiers, lengths and tags.
+      // By default the whole message but the RSA signature value, of which
+      // its first and last bytes (any change there is caught the same way).
       const accepted: number[] = [];
+      const value = sig.length - 256;
       for (let i = 0; i < sig.length; i++) {
+        if (!SOAK && i >= value + 4 && i < sig.length - 4) continue;
         const bad = Uint8Array.from(sig);
         bad[i]! ^= 1 << (i % 8);
         const e = await verifyFsveritySignature(bad, r, { trusted: [pairs.rsa2048!.cert] }).then(
