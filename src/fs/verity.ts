@@ -21,7 +21,7 @@ import { fail, isErrno } from '../errors.js';
 import { IOMAP_F_FSVERITY, type IomapFilledRange, type IomapVerifyHook } from '../iomap/types.js';
 import { iomapFsverityWrite } from '../iomap/buffered-write.js';
 import { iomapBufferedRead } from '../iomap/buffered-read.js';
-import { computeFileDigest, formatDigest, validateDescriptor, type VerityDescriptor } from '../verity/descriptor.js';
+import { computeFileDigest, DESCRIPTOR_SIZE, formatDigest, validateDescriptor, type VerityDescriptor } from '../verity/descriptor.js';
 import { buildVerityMetadata } from '../verity/enable.js';
 import { locateDescriptor } from '../verity/layout.js';
 import type { VerityParams } from '../verity/params.js';
@@ -30,11 +30,13 @@ import { MerkleVerifier } from '../verity/verify.js';
 import type { MerkleTreeBuilder } from '../verity/tree.js';
 import { leafHashPool, startedLeafHashPool, POOL_CHUNK_BYTES, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool, type LeafRun } from '../verity/pool.js';
 import { dropVerityMetadata, writebackInode } from './engine.js';
+import { checkSignaturePolicy } from './verity-signature.js';
 import type { Inode } from './inode.js';
 import type { Volume } from './volume.js';
 
 /** What a sealed inode keeps in memory once its descriptor was read and checked. */
 interface SealedState {
+  /** The descriptor with `sig_size` zero, without the signature (in `descriptor.signature`). */
   readonly descriptorBytes: Uint8Array;
   readonly descriptor: VerityDescriptor;
   readonly verifier: MerkleVerifier;
@@ -253,16 +255,20 @@ export async function enableVerity(
   inode: Inode,
   params: VerityParams,
   onProgress?: (bytesDone: number, totalBytes: number) => void,
+  signature: Uint8Array = new Uint8Array(0),
 ): Promise<void> {
   if (inode.verity === 'sealed') throw fail('EEXIST', `${label(inode)} is already sealed with fs-verity`);
   if (inode.verity === 'building') throw fail('EBUSY', `fs-verity is already being enabled on ${label(inode)}`);
+  if (signature.length === 0) await checkSignaturePolicy(volume, inode, params.algorithm, new Uint8Array(0), signature, 'seal');
   await writebackInode(volume, inode);
   await volume.device.flush();
   inode.verity = 'building';
   try {
     await dropVerityMetadata(volume, inode);
     const ops = verityOps(volume, inode);
-    await buildVerityMetadata(params, inode.size, inode.blockSize, ops, feedData(volume, inode, onProgress));
+    const built = await buildVerityMetadata(params, inode.size, inode.blockSize, ops, feedData(volume, inode, onProgress), signature);
+    // As the kernel: a signature is checked before the seal is committed.
+    if (signature.length > 0) await checkSignaturePolicy(volume, inode, params.algorithm, built.descriptor, signature, 'seal');
     await writebackInode(volume, inode);
     await volume.device.flush();
     inode.verity = 'sealed';
@@ -293,11 +299,19 @@ async function sealedState(volume: Volume, inode: Inode): Promise<SealedState> {
   const sizeField = await ops.readMetadata(areaEnd - 4, 4);
   const descSize = new DataView(sizeField.buffer, sizeField.byteOffset, 4).getUint32(0, false);
   const { descOffset } = locateDescriptor(areaEnd, descSize);
-  const descriptorBytes = await ops.readMetadata(descOffset, descSize);
-  const descriptor = validateDescriptor(descriptorBytes, { rules: 'seal' });
+  const stored = await ops.readMetadata(descOffset, descSize);
+  const descriptor = validateDescriptor(stored, { rules: 'seal' });
   if (descriptor.dataSize !== inode.size) {
     throw fail('EINVAL', `fs-verity descriptor of ${label(inode)} is for ${descriptor.dataSize} bytes, the file has ${inode.size}`);
   }
+  if (DESCRIPTOR_SIZE + descriptor.signature.length !== descSize) {
+    throw fail('EINVAL', `fs-verity descriptor of ${label(inode)} has a ${descriptor.signature.length}-byte signature but ${descSize - DESCRIPTOR_SIZE} bytes stored for it`);
+  }
+  // Kept as the kernel returns it to FS_IOC_READ_VERITY_METADATA: sig_size
+  // zero and no signature (which is read on its own).
+  const descriptorBytes = stored.slice(0, DESCRIPTOR_SIZE);
+  new DataView(descriptorBytes.buffer).setUint32(4, 0, true);
+  await checkSignaturePolicy(volume, inode, descriptor.params.algorithm, descriptorBytes, descriptor.signature, 'open');
   const verifier = await MerkleVerifier.create(descriptor, ops, label(inode));
   const state = { descriptorBytes, descriptor, verifier };
   sealed.set(inode, state);
@@ -385,7 +399,7 @@ export async function measureVerity(volume: Volume, inode: Inode): Promise<Verit
 
 export type VerityMetadataType = 'merkle_tree' | 'descriptor' | 'signature';
 
-/** FS_IOC_READ_VERITY_METADATA: pread semantics over the tree (unstored blocks filled in) or the descriptor. */
+/** FS_IOC_READ_VERITY_METADATA: pread semantics over the tree (unstored blocks filled in), the descriptor or the signature. */
 export async function readVerityMetadata(
   volume: Volume,
   inode: Inode,
@@ -399,7 +413,10 @@ export async function readVerityMetadata(
       return s.verifier.readTree(offset, length);
     case 'descriptor':
       return s.descriptorBytes.slice(Math.min(offset, s.descriptorBytes.length), Math.min(offset + length, s.descriptorBytes.length));
-    case 'signature':
-      throw fail('ENODATA', `${label(inode)} has no fs-verity built-in signature`);
+    case 'signature': {
+      const sig = s.descriptor.signature;
+      if (sig.length === 0) throw fail('ENODATA', `${label(inode)} has no fs-verity built-in signature`);
+      return sig.slice(Math.min(offset, sig.length), Math.min(offset + length, sig.length));
+    }
   }
 }

@@ -102,6 +102,28 @@ describe.runIf(HAVE_FSVERITY && HAVE_OPENSSL)('iomap-verity sign agrees with fsv
     expect(e.stderr).toMatch(/encrypted.*openssl pkey.*\(EOPNOTSUPP\)\nERROR: failed to sign digest\n$/s);
   });
 
+  it('enable --signature stores what sign wrote; dump --type=signature gives it back', () => {
+    const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8' });
+    const sig = ours(['f', 'f.sig', '--key=rsa.key', '--cert=rsa.crt'], dir);
+    expect(sig.status, sig.stderr).toBe(0);
+    for (const step of [['mkfs', 'img', '--size=16M'], ['put', 'img', 'f', 'f'], ['put', 'img', 'u', 'f'], ['enable', 'img', 'f', '--signature=f.sig'], ['enable', 'img', 'u']]) {
+      const r = cli(...step);
+      expect(r.status, `${step.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+    const dumped = spawnSync(process.execPath, [BIN, 'dump', 'img', 'f', '--type=signature'], { cwd: dir });
+    expect(dumped.status).toBe(0);
+    expect(Buffer.from(dumped.stdout).equals(readFileSync(join(dir, 'f.sig')))).toBe(true);
+    const desc = spawnSync(process.execPath, [BIN, 'dump', 'img', 'f', '--type=descriptor'], { cwd: dir });
+    fsverity(['digest', 'f', '--out-descriptor=f.desc'], dir);
+    expect(Buffer.from(desc.stdout).equals(readFileSync(join(dir, 'f.desc')))).toBe(true);
+    const none = cli('dump', 'img', 'u', '--type=signature');
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/ENODATA/);
+    const missing = cli('enable', 'img', 'u2', '--signature=nonexistent.sig');
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/nonexistent\.sig/);
+  });
+
   it('--help prints the usage', () => {
     const h = ours(['--help'], dir);
     expect(h.status).toBe(0);
