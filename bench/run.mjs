@@ -11,6 +11,9 @@
 // also prints the table as Markdown. Needs the build (`npm run bench`
 // builds first).
 //
+// B9 (FUSE: /dev/fuse, fusermount, libfuse2 and fio) runs programs through
+// an `iomap-verity mount` against the same programs on the host filesystem.
+//
 // B1/B2 time whole processes (start-up included), as a user of the command
 // sees them; B3 is in-process throughput; B4-B6 time the operation inside a
 // fresh process per case. Peak RSS is per process. On a shared machine each
@@ -20,6 +23,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DD, FIO, FUSERMOUNT, fioRandomReads, sameBytes, startMount } from './mount.mjs';
 import { benchDir, digestOf, ensureDenseFile, ensureSparseFile, fmt, GiB, human, measure, MiB } from './lib.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -40,7 +44,7 @@ const DENSE = QUICK ? 64 * MiB : GiB;
 const SPARSE = QUICK ? GiB : 16 * GiB;
 const SPARSE_DATA = QUICK ? 16 * MiB : 64 * MiB;
 
-const KNOWN = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6'];
+const KNOWN = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B9'];
 const unknown = ONLY?.filter((id) => !KNOWN.includes(id)) ?? [];
 if (unknown.length > 0 || !(RUNS >= 1)) {
   console.error(`bench: ${unknown.length > 0 ? `unknown benchmark ${unknown.join(', ')} in --only (there are ${KNOWN.join(', ')})` : '--runs must be at least 1'}`);
@@ -351,6 +355,88 @@ if (want('B6') && sealedImage) await guarded('B6', async () => {
   target('B6', 'warm: >= 500,000 random 4 KiB reads/s', warm.readsPerSecond, 500_000, '>=');
 });
 if (sealedImage) rmSync(sealedImage, { force: true });
+
+if (want('B9')) await guarded('B9', async () => {
+  if (!existsSync('/dev/fuse') || !FUSERMOUNT) throw new Error('B9 needs /dev/fuse and fusermount (Debian packages fuse and libfuse2)');
+  ensureDenseFile(densePath, DENSE);
+  const image = join(DIR, 'b9.img');
+  const mnt = join(DIR, 'b9-mnt');
+  const hostCopy = join(DIR, 'b9-host.bin');
+  rmSync(image, { force: true });
+  mkdirSync(mnt, { recursive: true });
+  execFileSync(NODE, [CLI, 'mkfs', image, `--size=${Math.ceil((DENSE * 1.25 + 64 * MiB) / MiB)}M`]);
+  const mountArgs = ['--cache=64M'];
+  const best = {};
+  const keep = (name, seconds) => {
+    const b = (best[name] ??= { seconds: Infinity, runs: [] });
+    b.seconds = Math.min(b.seconds, seconds);
+    b.runs.push(seconds);
+  };
+  // dd with 1 MiB blocks, as a user copies a file; the written copy must equal the source before its time counts.
+  const ddWrite = (dst) => measure(DD, [`if=${densePath}`, `of=${dst}`, 'bs=1M', 'conv=fsync', 'status=none']);
+  const ddRead = (src) => measure(DD, [`if=${src}`, 'of=/dev/null', 'bs=1M', 'status=none']);
+  let m;
+  try {
+    for (let i = 0; i < Math.max(1, Math.min(RUNS, 2)); i++) {
+      log(`B9 run ${i + 1}: sequential write, host then mount`);
+      rmSync(hostCopy, { force: true });
+      keep('write host', (await ddWrite(hostCopy)).seconds);
+      await sameBytes(densePath, hostCopy);
+      m = await startMount(NODE, CLI, image, mnt, mountArgs);
+      keep('write mount', (await ddWrite(join(mnt, 'seq.bin'))).seconds);
+      await sameBytes(densePath, join(mnt, 'seq.bin'));
+      // A fresh mount for the read: the kernel's and the engine's caches start empty.
+      await m.stop();
+      m = await startMount(NODE, CLI, image, mnt, mountArgs);
+      log(`B9 run ${i + 1}: sequential read, mount (cold) then host`);
+      keep('read mount', (await ddRead(join(mnt, 'seq.bin'))).seconds);
+      keep('read host', (await ddRead(hostCopy)).seconds);
+      await m.stop();
+      m = undefined;
+    }
+    for (const [what, host, mount] of [['sequential write + fsync (dd bs=1M conv=fsync)', 'write host', 'write mount'], ['sequential read (dd bs=1M), cold mount', 'read host', 'read mount']]) {
+      for (const [name, key] of [['host filesystem', host], ['iomap-verity mount', mount]]) {
+        const b = best[key];
+        rows.push({
+          id: 'B9',
+          case: `${what}, ${human(DENSE)}`,
+          contender: name,
+          seconds: b.seconds,
+          runs: b.runs,
+          mbPerSecond: DENSE / b.seconds / 1e6,
+          ratio: best[host].seconds / b.seconds,
+          ratioOf: 'throughput / host filesystem',
+        });
+      }
+    }
+    if (FIO) {
+      m = await startMount(NODE, CLI, image, mnt, mountArgs);
+      const seconds = QUICK ? 2 : 5;
+      log('B9: 4 KiB random reads with fio, host then mount');
+      const hostRate = await fioRandomReads(hostCopy, DENSE, seconds);
+      const mountRate = await fioRandomReads(join(mnt, 'seq.bin'), DENSE, seconds);
+      await sameBytes(densePath, join(mnt, 'seq.bin'));
+      await m.stop();
+      m = undefined;
+      for (const [name, rate] of [['host filesystem', hostRate], ['iomap-verity mount', mountRate]]) {
+        rows.push({
+          id: 'B9',
+          case: `4 KiB random reads (fio psync, ${seconds} s), ${human(DENSE)} file`,
+          contender: name,
+          readsPerSecond: rate,
+          ratio: rate / hostRate,
+          ratioOf: 'reads per second / host filesystem',
+        });
+      }
+    } else {
+      notes.push('B9: fio is not installed, so the 4 KiB random-read case did not run');
+    }
+  } finally {
+    if (m) await m.kill();
+    rmSync(image, { force: true });
+    rmSync(hostCopy, { force: true });
+  }
+});
 
 function fsverityVersion() {
   if (!FSVERITY) return undefined;

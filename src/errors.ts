@@ -22,6 +22,7 @@ export type ErrnoCode =
   | 'ENAMETOOLONG'
   | 'EBADF'
   | 'EOPNOTSUPP'
+  | 'EROFS'
   /** A signature or key that does not verify, is not trusted, or does not fit (the kernel's code for a bad fs-verity signature). */
   | 'EKEYREJECTED'
   /** A malformed message: a signature, key or certificate that cannot be parsed. */

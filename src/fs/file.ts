@@ -60,6 +60,17 @@ export class File {
     return this.inode.size;
   }
 
+  /**
+   * Bytes of the volume this file holds, in whole blocks: written,
+   * preallocated and not yet written back data, and once sealed its
+   * verity metadata (what `stat` reports as `st_blocks`; holes cost nothing).
+   */
+  get allocatedBytes(): number {
+    let blocks = 0;
+    for (const e of this.inode.extents.extents()) blocks += e.blocks;
+    return blocks * this.inode.blockSize;
+  }
+
   /** True once the file is sealed with fs-verity. */
   get isVerity(): boolean {
     return this.inode.verity === 'sealed';

@@ -13,6 +13,7 @@ const ALLOWED: Record<string, string[]> = {
   verity: ['verity', 'wasm', 'errors.ts'],
   iomap: ['iomap', 'wasm', 'device', 'pagecache', 'errors.ts'],
   fs: ['fs', 'iomap', 'verity', 'pagecache', 'device', 'wasm', 'errors.ts'],
+  mount: ['mount', 'index.ts'],
   cli: ['cli', 'index.ts'],
 };
 

@@ -17,4 +17,5 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   measure: async () => (await import('./image.js')).measureCommand,
   dump: async () => (await import('./image.js')).dumpCommand,
   sign: async () => (await import('./sign.js')).signCommand,
+  mount: async () => (await import('./mount.js')).mountCommand,
 };
