@@ -558,7 +558,12 @@ async function verifyOne(signer: SignerInfo, t: Trusted, content: Uint8Array, op
   if (kt.type === 'ec') {
     const asn = asn1js.fromBER(sig);
     if (asn.offset !== sig.byteLength) malformed('its ECDSA signature is not a DER SEQUENCE of two INTEGERs');
-    sig = createECDSASignatureFromCMS(asn.result, kt.curve!.size);
+    try {
+      // r and s longer than the curve's order are refused here (a RangeError).
+      sig = createECDSASignatureFromCMS(asn.result, kt.curve!.size);
+    } catch (e) {
+      malformed('its ECDSA signature has an integer larger than the curve allows', e);
+    }
     if (sig.byteLength === 0) malformed('its ECDSA signature is not a DER SEQUENCE of two INTEGERs');
     alg = { name: 'ECDSA', hash: WEBCRYPTO_HASH[hash] };
   }
@@ -589,6 +594,21 @@ async function verifyOne(signer: SignerInfo, t: Trusted, content: Uint8Array, op
  * yet valid; EINVAL for bad arguments.
  */
 export async function verifyFsveritySignature(
+  signature: Uint8Array,
+  digest: FsverityDigestInput,
+  opts: VerifyFsveritySignatureOptions,
+): Promise<FsveritySignatureSigner> {
+  try {
+    return await verifySignature(signature, digest, opts);
+  } catch (e) {
+    // What PKI.js or WebCrypto throw on input they cannot take is a
+    // malformed message too; ours already say which check failed.
+    if (isErrno(e)) throw e;
+    malformed((e as Error)?.message ?? String(e), e);
+  }
+}
+
+async function verifySignature(
   signature: Uint8Array,
   digest: FsverityDigestInput,
   opts: VerifyFsveritySignatureOptions,

@@ -225,6 +225,25 @@ describe.runIf(HAVE_OPENSSL)('keys and certificates made by openssl', () => {
       expect(accepted).toEqual([25]);
     }, 60_000);
 
+    it('every flipped bit of an ECDSA message is refused', async () => {
+      const p = pairs.p256!;
+      const ec = await signFsverityDigest(r, { key: p.key, cert: p.cert });
+      const accepted: number[] = [];
+      for (let i = 0; i < ec.length; i++) {
+        const bad = Uint8Array.from(ec);
+        bad[i]! ^= 1 << (i % 8);
+        const e = await verifyFsveritySignature(bad, r, { trusted: [p.cert] }).then(
+          () => undefined,
+          (x: unknown) => x,
+        );
+        if (e === undefined) accepted.push(i);
+        else expect(['EBADMSG', 'EKEYREJECTED']).toContain((e as IomapVerityError).code);
+      }
+      // At most the SignedData version, 1 turned into 3 (see above).
+      expect(accepted.length).toBeLessThanOrEqual(1);
+      for (const i of accepted) expect([ec[i], ec[i]! ^ (1 << (i % 8))]).toEqual([1, 3]);
+    }, 60_000);
+
     it('a flipped bit of the digest is refused', async () => {
       for (const i of [0, 13, 31]) {
         const d = { algorithm: r.algorithm, digest: r.digest.map((b, j) => (j === i ? b ^ (1 << (i % 8)) : b)) };
