@@ -2,15 +2,16 @@
 // playwright-core): bundled for the browser, served from localhost, it
 // digests a large buffer on Web Workers and agrees with fsverity-utils.
 // `.ci/run` installs chromium; in CI its absence is a failure, not a skip.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserBundle } from '../helpers/browser-bundle.js';
-import { fsverity, HAVE_FSVERITY, IN_CI, requireOracleInCi } from '../helpers/fsverity.js';
+import { fsverity, HAVE_FSVERITY, requireOracleInCi } from '../helpers/fsverity.js';
+import { skipWithoutTool, tool } from '../helpers/tools.js';
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+const CHROMIUM = tool('chromium');
 const dir = mkdtempSync(join(tmpdir(), 'iomap-verity-browser-'));
 let server: Server | undefined;
 let origin = '';
@@ -45,14 +46,10 @@ afterAll(async () => {
 
 describe('in Chromium', () => {
   it('fsverityDigest hashes on Web Workers and agrees with fsverity-utils', async (ctx) => {
-    if (!CHROMIUM) {
-      if (IN_CI) throw new Error('chromium is not installed but CI is set: .ci/run must install it');
-      ctx.skip();
-      return;
-    }
+    const executablePath = skipWithoutTool(ctx, 'chromium');
     requireOracleInCi();
     const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    const browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
     try {
       const page = await browser.newPage();
       await page.goto(origin);

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fillRandom } from '../fixtures/generate.mjs';
-import { FSVERITY, fsverity, HAVE_FSVERITY, requireOracleInCi, runAsync, type Run } from '../helpers/fsverity.js';
+import { FSVERITY, fsverity, requireOracleInCi, runAsync, type Run } from '../helpers/fsverity.js';
+import { describeWithTool, itWithTool } from '../helpers/tools.js';
 
 const BIN = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
 
@@ -88,7 +89,7 @@ const CASES: [string, string[]][] = [
   ['a directory', ['adir']],
 ];
 
-describe.runIf(HAVE_FSVERITY)('iomap-verity digest agrees with fsverity digest', () => {
+describeWithTool('fsverity', 'iomap-verity digest agrees with fsverity digest', () => {
   // Each case spawns two processes; run them a few at a time. Cases that
   // write output files use names of their own, so they cannot collide.
   it.concurrent.each(CASES)('%s', async (_name, args) => {
@@ -162,15 +163,15 @@ describe('iomap-verity digest on its own', () => {
     expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64} /);
   });
 
-  it.runIf(existsSync('/usr/bin/script'))('draws a progress bar on a terminal for a big file', () => {
+  itWithTool('script', 'draws a progress bar on a terminal for a big file', (_ctx, script) => {
     const cmd = `${process.execPath} ${BIN} digest ${big} >${join(dir, 'tty.out')}`;
-    const r = spawnSync('/usr/bin/script', ['-qfec', cmd, '/dev/null'], { encoding: 'utf8' });
+    const r = spawnSync(script, ['-qfec', cmd, '/dev/null'], { encoding: 'utf8' });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/\[#*\.*\] +\d+% /);
     expect(r.stdout).toMatch(/100%/);
     expect(readFileSync(join(dir, 'tty.out'), 'utf8')).toMatch(/^sha256:[0-9a-f]{64} /);
     // And none for a small one.
-    const small = spawnSync('/usr/bin/script', ['-qfec', `${process.execPath} ${BIN} digest ${join(dir, 'f')} >/dev/null`, '/dev/null'], { encoding: 'utf8' });
+    const small = spawnSync(script, ['-qfec', `${process.execPath} ${BIN} digest ${join(dir, 'f')} >/dev/null`, '/dev/null'], { encoding: 'utf8' });
     expect(small.stdout).toBe('');
   });
 });

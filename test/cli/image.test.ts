@@ -1,11 +1,12 @@
 // The volume-image command line and the demo, run as the package's bin and
 // compared with fsverity-utils.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HAVE_FSVERITY, requireOracleInCi } from '../helpers/fsverity.js';
+import { fsverity, HAVE_FSVERITY, requireOracleInCi } from '../helpers/fsverity.js';
+import { itWithTool } from '../helpers/tools.js';
 
 const BIN = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'iomap-verity-cli-image-'));
@@ -14,10 +15,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function cli(args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, maxBuffer: 1 << 30 });
   return { status: r.status, stdout: r.stdout, out: r.stdout.toString('utf8'), err: r.stderr.toString('utf8') };
-}
-function fsverity(args: string[]) {
-  const r = spawnSync('fsverity', args, { cwd: dir, encoding: 'utf8' });
-  return { status: r.status, out: r.stdout };
 }
 
 describe('image commands', () => {
@@ -38,8 +35,8 @@ describe('image commands', () => {
     const desc = cli(['dump', 'a.img', 'f', '--type=descriptor']).stdout;
     expect(cli(['dump', 'a.img', 'f', '--type=descriptor', '--offset=8', '--length=8']).stdout).toEqual(desc.subarray(8, 16));
     if (HAVE_FSVERITY) {
-      const r = fsverity(['digest', src, '--hash-alg=sha512', '--block-size=1024', '--salt=abcd', '--out-merkle-tree=t', '--out-descriptor=d']);
-      expect(measured).toBe(`${r.out.split(' ')[0]} f\n`);
+      const r = fsverity(['digest', src, '--hash-alg=sha512', '--block-size=1024', '--salt=abcd', '--out-merkle-tree=t', '--out-descriptor=d'], dir);
+      expect(measured).toBe(`${r.stdout.split(' ')[0]} f\n`);
       expect(Buffer.compare(tree, readFileSync(join(dir, 't')))).toBe(0);
       expect(Buffer.compare(desc, readFileSync(join(dir, 'd')))).toBe(0);
     }
@@ -79,13 +76,13 @@ describe('image commands', () => {
 });
 
 describe('progress', () => {
-  it.runIf(existsSync('/usr/bin/script'))('put, enable and get draw a bar on a terminal for a file over 256 MiB, and nothing in a pipe', () => {
+  itWithTool('script', 'put, enable and get draw a bar on a terminal for a file over 256 MiB, and nothing in a pipe', (_ctx, script) => {
     const big = join(dir, 'big.bin');
     writeFileSync(big, Buffer.from('not all zeros'));
     truncateSync(big, 300 << 20);
     expect(cli(['mkfs', 'p.img', '--size=512M']).status).toBe(0);
     for (const cmd of ['put p.img big big.bin', 'enable p.img big', 'get p.img big big.out']) {
-      const r = spawnSync('/usr/bin/script', ['-qfec', `${process.execPath} ${BIN} ${cmd}`, '/dev/null'], { cwd: dir, encoding: 'utf8' });
+      const r = spawnSync(script, ['-qfec', `${process.execPath} ${BIN} ${cmd}`, '/dev/null'], { cwd: dir, encoding: 'utf8' });
       expect(r.status, cmd).toBe(0);
       expect(r.stdout, cmd).toMatch(/\[#*\.*\] +\d+% /);
       expect(r.stdout, cmd).toMatch(/100%/);

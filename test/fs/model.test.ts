@@ -14,6 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryDevice, FileDevice, type BlockDevice } from '../../src/device/index.js';
 import { Volume, type File } from '../../src/fs/index.js';
+import { xorshiftBytes as pattern } from '../helpers/bytes.js';
+import { firstDiff } from '../helpers/compare.js';
+import { ByteModel as Model } from '../helpers/model.js';
 
 const SOAK = process.env.IOMAP_VERITY_SOAK === '1';
 const tmp = mkdtempSync(join(tmpdir(), 'iomap-verity-fs-model-'));
@@ -29,18 +32,6 @@ type Op =
   | { t: 'recreate'; f: number }
   | { t: 'drop' }
   | { t: 'remount' };
-
-function pattern(len: number, seed: number): Uint8Array {
-  const out = new Uint8Array(len);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < len; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 /** Positions that hit the interesting places: block and folio edges, and random ones. */
 function posArb(bs: number, folio: number, span: number): fc.Arbitrary<number> {
@@ -65,30 +56,6 @@ function opArb(bs: number, folio: number): fc.Arbitrary<Op> {
     { weight: 1, arbitrary: fc.constant({ t: 'remount' as const }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('recreate' as const), f }) },
   );
-}
-
-class Model {
-  bytes = new Uint8Array(0);
-  setSize(n: number): void {
-    if (n <= this.bytes.length) {
-      this.bytes = this.bytes.slice(0, n);
-    } else {
-      const b = new Uint8Array(n);
-      b.set(this.bytes);
-      this.bytes = b;
-    }
-  }
-  write(pos: number, data: Uint8Array): void {
-    if (data.length === 0) return; // an empty write never extends the file
-    if (pos + data.length > this.bytes.length) this.setSize(pos + data.length);
-    this.bytes.set(data, pos);
-  }
-}
-
-function firstDiff(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return a.length === b.length ? -1 : n;
 }
 
 const NAMES = ['f', 'g'];
@@ -149,11 +116,11 @@ async function runSequence(dev: BlockDevice, bs: number, folio: number, ops: Op[
         }
         case 'truncate':
           await files[op.f].truncate(op.size);
-          models[op.f].setSize(op.size);
+          models[op.f].truncate(op.size);
           break;
         case 'allocate':
           await files[op.f].allocate(op.pos, op.len, { keepSize: op.keepSize });
-          if (!op.keepSize && op.len > 0 && op.pos + op.len > models[op.f].bytes.length) models[op.f].setSize(op.pos + op.len);
+          if (!op.keepSize && op.len > 0 && op.pos + op.len > models[op.f].bytes.length) models[op.f].truncate(op.pos + op.len);
           break;
         case 'fsync':
           await files[op.f].fsync();

@@ -9,6 +9,8 @@ import { MemoryDevice, FaultyDevice } from '../../src/device/index.js';
 import { Volume, MemoryMetaStore, type File } from '../../src/fs/index.js';
 import { isErrno, type ErrnoCode } from '../../src/errors.js';
 import { IOMAP_F_FSVERITY, IOMAP_MAPPED, IOMAP_DELALLOC, IOMAP_HOLE, IOMAP_UNWRITTEN, IOMAP_WRITE, IOMAP_F_NEW } from '../../src/iomap/types.js';
+import { randomBytes as bytes } from '../helpers/bytes.js';
+import { sameBytes as same } from '../helpers/compare.js';
 
 async function expectErr(p: Promise<unknown> | (() => unknown), code: ErrnoCode, msg?: RegExp): Promise<void> {
   let err: unknown;
@@ -19,17 +21,6 @@ async function expectErr(p: Promise<unknown> | (() => unknown), code: ErrnoCode,
   }
   expect(isErrno(err, code), `expected ${code}, got ${String(err)}`).toBe(true);
   if (msg) expect((err as Error).message).toMatch(msg);
-}
-
-/** Byte equality without vitest's deep diff, which is slow on megabytes. */
-function same(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-}
-
-function bytes(len: number, seed: number): Uint8Array {
-  const b = new Uint8Array(len);
-  for (let i = 0; i < len; i++) b[i] = (i * 31 + seed * 7 + (i >> 8)) & 0xff;
-  return b;
 }
 
 async function freshVolume(size = 16 << 20, blockSize = 4096, extra: { maxFolioSize?: number; cacheBytes?: number; memoryMeta?: boolean } = {}) {

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BlockDevice } from '../../src/device/index.js';
 import { isErrno } from '../../src/errors.js';
+import { xorshiftBytes } from './bytes.js';
 
 export interface DeviceFactory {
   /** Makes a fresh, never-written device of this geometry. */
@@ -16,19 +17,7 @@ export interface DeviceFactory {
 export const BLOCK_SIZES = [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
 
 /** Deterministic bytes: a cheap xorshift keyed by seed. */
-export function pattern(len: number, seed: number): Uint8Array {
-  const out = new Uint8Array(len);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < len; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+export const pattern = xorshiftBytes;
 
 export async function expectErrno(p: Promise<unknown>, code: string): Promise<void> {
   let err: unknown;

@@ -2,17 +2,7 @@
 import type { Layout } from '../../src/fs/format.js';
 import type { ExtentRecord, InodeRecord, VolumeMeta } from '../../src/fs/meta.js';
 
-/** A small deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from './bytes.js';
 
 const NAME_PARTS = ['a', 'file', 'Ünïcödé', '日本', '😀', 'x.bin', '-', '_', ' ', 'z'.repeat(40)];
 

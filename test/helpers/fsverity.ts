@@ -1,17 +1,20 @@
 /**
- * The oracle: fsverity-utils' `fsverity` binary. Live tests run whenever it
- * is installed; in CI (`CI` set) its absence is a failure, not a skip.
+ * The oracle: fsverity-utils' `fsverity` binary, found through tools.ts (so
+ * `IOMAP_VERITY_HIDE_TOOLS=fsverity` hides it). Live tests run whenever it
+ * is installed; outside CI they skip without it (the summary says what to
+ * install); in CI (`CI` set) its absence is a failure, not a skip.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { IN_CI, requireTool, requireToolInCi, tool } from './tools.js';
 
-export const FSVERITY = ['/usr/bin/fsverity', '/usr/local/bin/fsverity'].find((p) => existsSync(p));
+export { IN_CI };
+export const FSVERITY = tool('fsverity');
 export const HAVE_FSVERITY = FSVERITY !== undefined;
-export const IN_CI = Boolean(process.env.CI);
 
 /** Throws when CI runs without the oracle, so live tests cannot silently vanish. */
 export function requireOracleInCi(): void {
-  if (IN_CI && !HAVE_FSVERITY) throw new Error('fsverity (fsverity-utils) is not installed but CI is set: .ci/run must install it');
+  requireToolInCi('fsverity');
 }
 
 export interface Run {
@@ -20,9 +23,9 @@ export interface Run {
   stderr: string;
 }
 
-/** Run the real `fsverity` with `args`. */
+/** Run the real `fsverity` with `args`; throws (saying what to install) when it is missing. */
 export function fsverity(args: string[], cwd?: string): Run {
-  const r = spawnSync(FSVERITY!, args, { encoding: 'utf8', cwd });
+  const r = spawnSync(requireTool('fsverity'), args, { encoding: 'utf8', cwd, maxBuffer: 1 << 30 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -37,4 +40,21 @@ export function runAsync(cmd: string, args: string[], cwd?: string): Promise<Run
     child.on('error', reject);
     child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
   });
+}
+
+/** The options of `fsverity digest` for a hash algorithm, Merkle block size and salt. */
+export function digestArgs(file: string, p: { hashAlgorithm: string; blockSize: number; salt?: Uint8Array }): string[] {
+  const args = ['digest', file, `--hash-alg=${p.hashAlgorithm}`, `--block-size=${p.blockSize}`];
+  if (p.salt?.length) args.push(`--salt=${Buffer.from(p.salt).toString('hex')}`);
+  return args;
+}
+
+/** `fsverity digest FILE ...` with the tree and descriptor written beside FILE and read back. */
+export function fsverityDigestOf(
+  file: string,
+  p: { hashAlgorithm: string; blockSize: number; salt?: Uint8Array },
+): { digest: string; tree: Uint8Array; descriptor: Uint8Array } {
+  const r = fsverity([...digestArgs(file, p), `--out-merkle-tree=${file}.tree`, `--out-descriptor=${file}.desc`]);
+  if (r.status !== 0) throw new Error(`fsverity digest failed (${r.status}): ${r.stderr}`);
+  return { digest: r.stdout.split(' ')[0]!, tree: readFileSync(`${file}.tree`), descriptor: readFileSync(`${file}.desc`) };
 }

@@ -6,7 +6,7 @@
  * mapping revalidation (a change counter as the validity cookie). Deliberately
  * naive (one Map entry per block) so the tests check iomap, not it.
  */
-import type { BlockDevice } from '../../src/device/index.js';
+import { MemoryDevice, type BlockDevice } from '../../src/device/index.js';
 import {
   IOMAP_DELALLOC,
   IOMAP_F_FSVERITY,
@@ -24,7 +24,8 @@ import {
   type IomapType,
   type IomapWritebackOps,
 } from '../../src/iomap/index.js';
-import type { AddressSpace, PageCache } from '../../src/pagecache/index.js';
+import { PageCache, type AddressSpace } from '../../src/pagecache/index.js';
+import { instantiateWasm } from '../../src/wasm/index.js';
 
 type BlockState = { kind: 'delalloc' } | { kind: 'unwritten'; dev: number } | { kind: 'written'; dev: number };
 
@@ -182,4 +183,30 @@ export class TestFs implements IomapOps, IomapWritebackOps {
       if ('dev' in st) this.free.push(st.dev);
     }
   }
+}
+
+/** Options of `iomapSetup`; the defaults are what most iomap tests use. */
+export interface IomapSetupOptions {
+  /** Page cache budget (64 MiB). */
+  budget?: number;
+  /** Bytes of the MemoryDevice under the file (256 MiB; sparse, so cheap). */
+  deviceSize?: number;
+  /** Device block size (512). */
+  deviceBlockSize?: number;
+  /** TestFs options: allocUnwritten, allocAtWrite, ... */
+  fsOpts?: ConstructorParameters<typeof TestFs>[1];
+}
+
+/**
+ * One file on a TestFs for the iomap tests: a fresh WASM instance and page
+ * cache, a MemoryDevice, and inode 1 with block size `bs` and folios up to
+ * `maxFolioSize`.
+ */
+export async function iomapSetup(bs: number, maxFolioSize: number, o: IomapSetupOptions = {}) {
+  const wasm = await instantiateWasm();
+  const cache = new PageCache(wasm, { budgetBytes: o.budget ?? 64 << 20 });
+  const dev = new MemoryDevice({ blockSize: o.deviceBlockSize ?? 512, size: o.deviceSize ?? 256 << 20 });
+  const fs = new TestFs(bs, o.fsOpts);
+  const inode = new TestInode(1, bs, dev, cache, maxFolioSize);
+  return { wasm, cache, dev, fs, inode };
 }

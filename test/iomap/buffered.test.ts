@@ -11,66 +11,12 @@ import {
   PageCache,
 } from '../../src/iomap/index.js';
 import { instantiateWasm } from '../../src/wasm/index.js';
-import { TestFs, TestInode } from '../helpers/iomap-testfs.js';
+import { nonZeroBytes as pattern, rng } from '../helpers/bytes.js';
+import { expectSameBytes as sameBytes } from '../helpers/compare.js';
+import { iomapSetup, TestFs, TestInode } from '../helpers/iomap-testfs.js';
+import { ByteModel as Model } from '../helpers/model.js';
 
-function rng(seed: number) {
-  return () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-}
-
-async function setup(bs: number, maxFolioSize: number, budget = 64 << 20, fsOpts = {}) {
-  const wasm = await instantiateWasm();
-  const cache = new PageCache(wasm, { budgetBytes: budget });
-  const dev = new MemoryDevice({ blockSize: 512, size: 256 << 20 });
-  const fs = new TestFs(bs, fsOpts);
-  const inode = new TestInode(1, bs, dev, cache, maxFolioSize);
-  return { wasm, cache, dev, fs, inode };
-}
-
-/** The model: a plain byte array with a length. */
-class Model {
-  data = new Uint8Array(0);
-  size = 0;
-  write(pos: number, src: Uint8Array) {
-    this.grow(pos + src.length);
-    this.data.set(src, pos);
-    this.size = Math.max(this.size, pos + src.length);
-  }
-  truncate(n: number) {
-    this.grow(n);
-    this.data.fill(0, Math.min(n, this.size), Math.max(n, this.size));
-    this.size = n;
-  }
-  zero(pos: number, len: number) {
-    const e = Math.min(pos + len, this.size);
-    if (e > pos) this.data.fill(0, pos, e);
-  }
-  read(pos: number, len: number) {
-    const e = Math.min(pos + len, this.size);
-    return e > pos ? this.data.slice(pos, e) : new Uint8Array(0);
-  }
-  private grow(n: number) {
-    if (n > this.data.length) {
-      const d = new Uint8Array(Math.max(n, this.data.length * 2));
-      d.set(this.data);
-      this.data = d;
-    }
-  }
-}
-
-/** Compare byte arrays without letting a diff of megabytes exhaust the heap. */
-function sameBytes(got: Uint8Array, want: Uint8Array, what = '') {
-  expect(got.length, `length ${what}`).toBe(want.length);
-  let i = 0;
-  while (i < got.length && got[i] === want[i]) i++;
-  if (i < got.length) expect.fail(`${what}: first difference at byte ${i}: got ${got[i]}, want ${want[i]}`);
-}
-
-function pattern(len: number, seed: number): Uint8Array {
-  const r = rng(seed);
-  const a = new Uint8Array(len);
-  for (let i = 0; i < len; i++) a[i] = (r() * 255 + 1) | 0;
-  return a;
-}
+const setup = (bs: number, maxFolioSize: number, budget = 64 << 20, fsOpts = {}) => iomapSetup(bs, maxFolioSize, { budget, fsOpts });
 
 describe('iomap buffered I/O against a byte-array model', () => {
   const configs: Array<[number, number, object]> = [

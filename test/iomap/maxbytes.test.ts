@@ -21,10 +21,11 @@ import {
   iomapTruncate,
   iomapZeroRange,
   newIomapIter,
-  PageCache,
 } from '../../src/iomap/index.js';
-import { instantiateWasm } from '../../src/wasm/index.js';
-import { TestFs, TestInode } from '../helpers/iomap-testfs.js';
+import { nonZeroBytes as bytes } from '../helpers/bytes.js';
+import { iomapSetup } from '../helpers/iomap-testfs.js';
+
+const setup = (bs: number, maxFolioSize: number) => iomapSetup(bs, maxFolioSize, { deviceSize: 16 << 20, fsOpts: { allocUnwritten: true } });
 
 const TOP = 2 ** 53;
 
@@ -35,20 +36,6 @@ async function errOf(p: Promise<unknown> | (() => unknown)): Promise<unknown> {
     return e;
   }
   return undefined;
-}
-
-function bytes(n: number, seed: number): Uint8Array {
-  const a = new Uint8Array(n);
-  for (let i = 0; i < n; i++) a[i] = ((i * 7 + seed) % 251) + 1;
-  return a;
-}
-
-async function setup(bs: number, maxFolioSize: number) {
-  const cache = new PageCache(await instantiateWasm(), { budgetBytes: 64 << 20 });
-  const dev = new MemoryDevice({ blockSize: 512, size: 16 << 20 });
-  const fs = new TestFs(bs, { allocUnwritten: true });
-  const inode = new TestInode(1, bs, dev, cache, maxFolioSize);
-  return { cache, dev, fs, inode };
 }
 
 describe('the largest file: 2^53 - 1 bytes', () => {

@@ -10,19 +10,9 @@ import {
   PageCache,
 } from '../../src/iomap/index.js';
 import { instantiateWasm } from '../../src/wasm/index.js';
+import { randomBytes as fill } from '../helpers/bytes.js';
+import { expectSameBytes as same } from '../helpers/compare.js';
 import { TestFs, TestInode } from '../helpers/iomap-testfs.js';
-
-function fill(len: number, seed: number) {
-  const a = new Uint8Array(len);
-  for (let i = 0; i < len; i++) a[i] = (i * 7 + seed + (i >> 12)) & 0xff;
-  return a;
-}
-
-function same(got: Uint8Array, want: Uint8Array) {
-  expect(got.length).toBe(want.length);
-  const i = got.findIndex((b, k) => b !== want[k]);
-  if (i >= 0) expect.fail(`first difference at ${i}`);
-}
 
 async function fileOf(size: number, maxFolioSize = 2 << 20, budget = 64 << 20) {
   const cache = new PageCache(await instantiateWasm(), { budgetBytes: budget });

@@ -28,23 +28,9 @@ import {
   type IomapOps,
 } from '../../src/iomap/index.js';
 import { instantiateWasm } from '../../src/wasm/index.js';
+import { nonZeroBytes as pattern } from '../helpers/bytes.js';
+import { firstDiff } from '../helpers/compare.js';
 import { TestFs, TestInode } from '../helpers/iomap-testfs.js';
-
-function pattern(len: number, seed: number): Uint8Array {
-  const a = new Uint8Array(len);
-  let x = seed * 2654435761 || 1;
-  for (let i = 0; i < len; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    a[i] = (x >>> 24) | 1;
-  }
-  return a;
-}
-
-function firstDiff(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return a.length === b.length ? -1 : n;
-}
 
 async function setup(bs: number, maxFolioSize: number, fsOpts = {}) {
   const cache = new PageCache(await instantiateWasm(), { budgetBytes: 64 << 20 });

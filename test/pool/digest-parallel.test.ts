@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fsverityDigest } from '../../src/index.js';
 import { leafHashPool } from '../../src/verity/pool.js';
-import { fsverity, requireOracleInCi, HAVE_FSVERITY } from '../helpers/fsverity.js';
+import { fsverity, requireOracleInCi } from '../helpers/fsverity.js';
+import { itWithTool } from '../helpers/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iomap-verity-digest-parallel-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -42,7 +43,7 @@ function streamOf(chunks: Iterable<Uint8Array>): ReadableStream<Uint8Array> {
 }
 
 describe('fsverityDigest on worker threads', () => {
-  it.runIf(HAVE_FSVERITY || process.env.CI)('agrees with fsverity-utils and the one-thread path, whole or streamed', async () => {
+  itWithTool('fsverity', 'agrees with fsverity-utils and the one-thread path, whole or streamed', async () => {
     requireOracleInCi();
     process.env.IOMAP_VERITY_THREADS = '2';
     const pool = (await leafHashPool())!;

@@ -14,7 +14,8 @@ import { fsverityDigest, type FsverityDigestOptions } from '../../src/verity/dig
 import { fsverityDigestFile } from '../../src/verity/digest-file.js';
 import { toHex } from '../../src/verity/descriptor.js';
 import { fillRandom, generate } from '../fixtures/generate.mjs';
-import { fsverity, HAVE_FSVERITY, requireOracleInCi } from '../helpers/fsverity.js';
+import { fsverity, requireOracleInCi } from '../helpers/fsverity.js';
+import { itWithTool } from '../helpers/tools.js';
 
 const SOAK = process.env.IOMAP_VERITY_SOAK === '1';
 
@@ -37,7 +38,7 @@ describe('live differential against fsverity digest', () => {
   const dir = mkdtempSync(join(tmpdir(), 'iomap-verity-live-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it.runIf(HAVE_FSVERITY)('random files, random parameters', async () => {
+  itWithTool('fsverity', 'random files, random parameters', async () => {
     await fc.assert(
       fc.asyncProperty(
         paramsArb.chain((p) => {

@@ -23,7 +23,8 @@ import {
   validateSealParams,
   type VerityParamsOptions,
 } from '../../src/verity/params.js';
-import { fsverity, HAVE_FSVERITY, requireOracleInCi } from '../helpers/fsverity.js';
+import { fsverity, requireOracleInCi } from '../helpers/fsverity.js';
+import { describeWithTool } from '../helpers/tools.js';
 
 function refusal(f: () => unknown): string {
   try {
@@ -94,7 +95,7 @@ describe('validateSealParams (the kernel rules)', () => {
   });
 });
 
-describe.runIf(HAVE_FSVERITY)('acceptance agrees with fsverity digest', () => {
+describeWithTool('fsverity', 'acceptance agrees with fsverity digest', () => {
   const dir = mkdtempSync(join(tmpdir(), 'iomap-verity-params-'));
   const file = join(dir, 'f');
   writeFileSync(file, 'x');
