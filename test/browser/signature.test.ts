@@ -3,7 +3,7 @@
 // `fsverity sign`'s bytes for an RSA key of the golden fixtures, makes
 // ECDSA signatures that Node and `openssl cms -verify` accept, verifies
 // what fsverity-utils made, and refuses a tampered one.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatSignedDigest, verifyFsveritySignature } from '../../src/verity/signature.js';
 import { browserBundle } from '../helpers/browser-bundle.js';
 import { IN_CI } from '../helpers/fsverity.js';
+import { tool } from '../helpers/tools.js';
 import { cmsVerify, HAVE_OPENSSL, makeKeyPair, requireOpensslInCi } from '../helpers/openssl.js';
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+const CHROMIUM = tool('chromium');
 const FIXTURES = new URL('../fixtures/signatures/', import.meta.url).pathname;
 const golden = JSON.parse(readFileSync(join(FIXTURES, 'golden.json'), 'utf8')) as {
   cases: { key: string; alg: string; digest: string; signature: string }[];

@@ -8,10 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { fillRandom } from '../fixtures/generate.mjs';
-import { fsverity, HAVE_FSVERITY, requireOracleInCi, type Run } from '../helpers/fsverity.js';
-import { cmsVerify, encryptKey, HAVE_OPENSSL, makeKeyPair, requireOpensslInCi, type KeyPair } from '../helpers/openssl.js';
+import { fsverity, requireOracleInCi, type Run } from '../helpers/fsverity.js';
+import { describeWithTool } from '../helpers/tools.js';
+import { cmsVerify, encryptKey, makeKeyPair, requireOpensslInCi, type KeyPair } from '../helpers/openssl.js';
 
 const BIN = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
 
@@ -20,7 +21,7 @@ function ours(args: string[], cwd: string): Run {
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe.runIf(HAVE_FSVERITY && HAVE_OPENSSL)('iomap-verity sign agrees with fsverity sign', () => {
+describeWithTool('fsverity', 'iomap-verity sign', () => describeWithTool('openssl', 'agrees with fsverity sign', () => {
   const dir = mkdtempSync(join(tmpdir(), 'iomap-verity-sign-'));
   let rsa: KeyPair;
   let ec: KeyPair;
@@ -129,7 +130,7 @@ describe.runIf(HAVE_FSVERITY && HAVE_OPENSSL)('iomap-verity sign agrees with fsv
     expect(h.status).toBe(0);
     expect(h.stdout).toMatch(/iomap-verity sign FILE OUT_SIGFILE/);
   });
-});
+}));
 
 it('has fsverity and openssl when CI is set', () => {
   requireOracleInCi();

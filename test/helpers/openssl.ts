@@ -5,16 +5,17 @@
  * absence is a failure (`requireOpensslInCi`).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { IN_CI, type Run } from './fsverity.js';
+import type { Run } from './fsverity.js';
+import { requireToolInCi, tool } from './tools.js';
 
-export const OPENSSL = ['/usr/bin/openssl', '/usr/local/bin/openssl'].find((p) => existsSync(p));
+export const OPENSSL = tool('openssl');
 export const HAVE_OPENSSL = OPENSSL !== undefined;
 
 /** Throws when CI runs without openssl, so the signature tests cannot silently vanish. */
 export function requireOpensslInCi(): void {
-  if (IN_CI && !HAVE_OPENSSL) throw new Error('openssl is not installed but CI is set: .ci/run must install it');
+  requireToolInCi('openssl');
 }
 
 /** Run `openssl args` in `cwd`. */

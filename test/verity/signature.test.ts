@@ -14,8 +14,9 @@ import { fsverityDigest } from '../../src/verity/digest.js';
 import type { HashAlgorithmName } from '../../src/verity/hash-algs.js';
 import { formatSignedDigest, signFsverityDigest, verifyFsveritySignature } from '../../src/verity/signature.js';
 import { generate, type InputSpec } from '../fixtures/generate.mjs';
-import { fsverity, HAVE_FSVERITY, requireOracleInCi } from '../helpers/fsverity.js';
-import { cmsVerify, encryptKey, HAVE_OPENSSL, makeKeyPair, openssl, requireOpensslInCi, type KeyPair } from '../helpers/openssl.js';
+import { fsverity, requireOracleInCi } from '../helpers/fsverity.js';
+import { describeWithTool } from '../helpers/tools.js';
+import { cmsVerify, encryptKey, makeKeyPair, openssl, requireOpensslInCi, type KeyPair } from '../helpers/openssl.js';
 
 const SOAK = process.env.IOMAP_VERITY_SOAK === '1';
 const FIXTURES = new URL('../fixtures/signatures/', import.meta.url).pathname;
@@ -82,7 +83,7 @@ describe('formatSignedDigest', () => {
   });
 });
 
-describe.runIf(HAVE_OPENSSL)('keys and certificates made by openssl', () => {
+describeWithTool('openssl', 'keys and certificates made by openssl', () => {
   let dir: string;
   const pairs: Record<string, KeyPair> = {};
   beforeAll(() => {
@@ -103,7 +104,7 @@ describe.runIf(HAVE_OPENSSL)('keys and certificates made by openssl', () => {
     expect(pairs.p384!.key).toMatch(/^-----BEGIN EC PRIVATE KEY-----/);
   });
 
-  describe.runIf(HAVE_FSVERITY)('live against fsverity sign', () => {
+  describeWithTool('fsverity', 'live against fsverity sign', () => {
     // The whole matrix under IOMAP_VERITY_SOAK; by default every key and
     // hash with one block size, and the other axes on their own.
     const matrix: [string, HashAlgorithmName, number, string, number][] = [];
