@@ -28,6 +28,11 @@ export type ErrnoCode =
   /** A malformed message: a signature, key or certificate that cannot be parsed. */
   | 'EBADMSG';
 
+/**
+ * Every error this library throws or rejects with. `code` is the errno name
+ * to switch on (stable across versions); `message` is for people and may
+ * change; `cause` is the underlying error, when there is one.
+ */
 export class IomapVerityError extends Error {
   readonly code: ErrnoCode;
   constructor(code: ErrnoCode, message: string, options?: { cause?: unknown }) {

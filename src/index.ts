@@ -51,7 +51,9 @@ export type { MerkleBlockSink, MerkleTreeResult } from './verity/tree.js';
 export { BlockDevice, MemoryDevice, FileDevice, FaultyDevice } from './device/index.js';
 export type { MemoryDeviceOptions, FileDeviceOptions, FaultyDeviceOptions, FaultRule, CrashKeep } from './device/index.js';
 export { Volume, File } from './fs/index.js';
-export type { VolumeFormatOptions, VolumeOpenOptions, VolumeSpace, RenameOptions, AllocateOptions, EnableVerityOptions, MetaStore, VerityMeasurement, VerityMetadataType } from './fs/index.js';
+export type { VolumeFormatOptions, VolumeOpenOptions, VolumeSpace, RenameOptions, AllocateOptions, EnableVerityOptions, MetaStore } from './fs/index.js';
+export type { VerityMeasurement } from './verity/measure.js';
+export type { VerityMetadataType } from './verity/read-metadata.js';
 // Serving a volume to other programs through FUSE (Linux; optional fuse-native).
 export { mountVolume, DIGEST_XATTR } from './mount/index.js';
 export type { Mount, MountOptions } from './mount/index.js';

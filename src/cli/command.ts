@@ -10,6 +10,7 @@ export interface CliIo {
   stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
 }
 
+/** One subcommand: its name, help texts and what it runs. `run` resolves to the exit status and prints its own errors. */
 export interface Command {
   readonly name: string;
   /** One line for the list of commands. */
@@ -33,18 +34,37 @@ export class UsageError extends Error {
   }
 }
 
-/** strerror-style words for the errno codes Node reports. */
+/**
+ * The words of strerror(3) for the errno codes Node reports, so that
+ * messages read like fsverity-utils' own: the one table of them.
+ */
+const STRERROR: Record<string, string> = {
+  ENOENT: 'No such file or directory',
+  EACCES: 'Permission denied',
+  EPERM: 'Operation not permitted',
+  EISDIR: 'Is a directory',
+  ENOTDIR: 'Not a directory',
+  ENOSPC: 'No space left on device',
+  EROFS: 'Read-only file system',
+  ENAMETOOLONG: 'File name too long',
+  EIO: 'Input/output error',
+};
+
+/** strerror-style words for a Node system error (its `code`); else its message. */
 export function strerror(e: unknown): string {
   const code = (e as NodeJS.ErrnoException)?.code;
-  const words: Record<string, string> = {
-    ENOENT: 'No such file or directory',
-    EACCES: 'Permission denied',
-    EPERM: 'Operation not permitted',
-    EISDIR: 'Is a directory',
-    ENOTDIR: 'Not a directory',
-    ENOSPC: 'No space left on device',
-    EROFS: 'Read-only file system',
-    ENAMETOOLONG: 'File name too long',
-  };
-  return (code && words[code]) || (e as Error)?.message || String(e);
+  return (code && STRERROR[code]) || (e as Error)?.message || String(e);
+}
+
+/**
+ * A library error's message as the command line prints it: where the
+ * library ends its message with `: ` and the system's message of its
+ * `cause` (a failed open or read), strerror(3)'s words stand in place of
+ * the system's, as fsverity-utils prints them.
+ */
+export function errorMessage(e: Error): string {
+  const cause = e.cause as NodeJS.ErrnoException | undefined;
+  const tail = cause instanceof Error ? `: ${cause.message}` : undefined;
+  if (tail === undefined || !e.message.endsWith(tail) || !cause?.code || !STRERROR[cause.code]) return e.message;
+  return `${e.message.slice(0, -tail.length)}: ${STRERROR[cause.code]}`;
 }

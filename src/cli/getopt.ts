@@ -6,11 +6,13 @@
  */
 import { UsageError } from './command.js';
 
+/** A long option `--name` (`hasArg`: it takes `=VALUE` or the next argument). */
 export interface LongOption {
   readonly name: string;
   readonly hasArg: boolean;
 }
 
+/** A parsed command line: options, then operands, as getopt_long leaves them. */
 export interface ParsedArgs {
   /** Options in command-line order (full names). */
   readonly options: { name: string; value: string | undefined }[];

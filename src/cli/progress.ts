@@ -8,6 +8,7 @@ import type { CliIo } from './command.js';
 export const PROGRESS_MIN_BYTES = 256 * 1024 * 1024;
 const REDRAW_MS = 100;
 
+/** A progress bar on a terminal's stderr (nothing in a pipe). */
 export interface Progress {
   update(done: number, total: number): void;
   /** Erase the bar (call before printing anything else). */

@@ -17,8 +17,9 @@
  */
 import { fail, MAX_OFFSET, isUint8Array } from '../errors.js';
 
-/** Smallest and largest block sizes a device may have (a power of two in between). */
+/** Smallest device block size (a device's block size is a power of two up to MAX_BLOCK_SIZE). */
 export const MIN_BLOCK_SIZE = 512;
+/** Largest device block size. */
 export const MAX_BLOCK_SIZE = 65536;
 
 /** Traffic counters every device keeps (the verity tests count device reads). */
@@ -190,17 +191,22 @@ export abstract class BlockDevice {
   /** Backend: release resources. Called at most once. */
   protected abstract _close(): Promise<void>;
 
-  /**
-   * Whoever has this device open for exclusive use (a Volume), so that a
-   * second one in this process gets EBUSY; undefined when free.
-   * @internal
-   */
-  holder: object | undefined;
+  private lives = 0;
 
-  /** For backends that can come back after a close (FaultyDevice after a crash: whoever held it died too). */
+  /**
+   * How many times the device came back after a close or power cut
+   * (`reopenFront`). State another layer keeps about the device, such as
+   * the filesystem's one-Volume-per-device claim, belongs to one
+   * generation: whoever held the device before it came back died with it.
+   */
+  get generation(): number {
+    return this.lives;
+  }
+
+  /** For backends that can come back after a close (FaultyDevice after a crash): a new generation starts. */
   protected reopenFront(): void {
     this.isClosed = false;
-    this.holder = undefined;
+    this.lives++;
   }
 
   private checkOpen(op: DeviceOp): void {

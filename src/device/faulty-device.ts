@@ -72,6 +72,7 @@ export type CrashKeep =
   | readonly number[]
   | ((index: number, write: PendingWrite) => boolean | readonly number[]);
 
+/** Options of `new FaultyDevice(inner, opts)`. */
 export interface FaultyDeviceOptions {
   /**
    * Keep unflushed writes in a volatile cache (default true). With false,

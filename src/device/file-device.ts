@@ -19,6 +19,7 @@ import type * as NodeFs from 'node:fs';
 import { fail, type ErrnoCode } from '../errors.js';
 import { BlockDevice, checkGeometry, isValidBlockSize } from './block-device.js';
 
+/** Options of `FileDevice.open(path, opts)`. */
 export interface FileDeviceOptions {
   /** Block size in bytes, a power of two from 512 to 65536. Default 4096. */
   blockSize?: number;

@@ -11,6 +11,7 @@ import { BlockDevice } from './block-device.js';
  */
 const CHUNK = 65536;
 
+/** Options of `new MemoryDevice(opts)`. */
 export interface MemoryDeviceOptions {
   /** Block size in bytes, a power of two from 512 to 65536. Default 4096. */
   blockSize?: number;

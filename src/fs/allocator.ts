@@ -17,11 +17,20 @@
 import { fail } from '../errors.js';
 
 /** A run of device blocks. */
+/** A run of `blocks` device blocks from block `start`. */
 export interface BlockRun {
   start: number;
   blocks: number;
 }
 
+/**
+ * The block allocator of the reference filesystem: free runs, delayed
+ * allocation reservations, and blocks freed since the last commit, which
+ * stay unusable until the commit that forgets them is durable (so a crash
+ * never finds a committed extent pointing at blocks reused meanwhile).
+ * `allocate` and `reserve` throw ENOSPC when the space is not there; nothing
+ * here does I/O.
+ */
 export class Allocator {
   /** Sorted, merged, non-overlapping free runs. */
   private free: BlockRun[] = [];

@@ -9,21 +9,26 @@ import { iomapBufferedRead, type IomapReadOptions } from '../iomap/buffered-read
 import { iomapBufferedWrite, iomapTruncate } from '../iomap/buffered-write.js';
 import { iomapWritepages, type IomapWritebackOptions } from '../iomap/writeback.js';
 import type { Inode } from './inode.js';
-import type { Volume } from './volume.js';
+import type { Mount } from './mount.js';
 
-function asEIO(e: unknown, what: string): unknown {
+/**
+ * Any IomapVerityError as it is (a writeback may fail with ENOSPC or EIO
+ * and both mean something to the caller); anything else as EIO. Unlike
+ * iomap's `asEIO`, which makes every failure of a read EIO.
+ */
+function errnoOrEIO(e: unknown, what: string): unknown {
   if (isErrno(e)) return e;
   return fail('EIO', `${what}: ${e instanceof Error ? e.message : String(e)}`, e);
 }
 
 /** Read [pos, pos + len) of a file (already clamped to its size). */
-export async function readRange(volume: Volume, inode: Inode, pos: number, len: number, opts?: IomapReadOptions): Promise<Uint8Array> {
-  return iomapBufferedRead(inode, pos, len, volume.ops, opts);
+export async function readRange(mp: Mount, inode: Inode, pos: number, len: number, opts?: IomapReadOptions): Promise<Uint8Array> {
+  return iomapBufferedRead(inode, pos, len, mp.ops, opts);
 }
 
 /** Buffered write of `data` at `pos`. */
-export async function writeRange(volume: Volume, inode: Inode, pos: number, data: Uint8Array): Promise<void> {
-  await iomapBufferedWrite(inode, pos, data, volume.ops);
+export async function writeRange(mp: Mount, inode: Inode, pos: number, data: Uint8Array): Promise<void> {
+  await iomapBufferedWrite(inode, pos, data, mp.ops);
 }
 
 /**
@@ -31,14 +36,14 @@ export async function writeRange(volume: Volume, inode: Inode, pos: number, data
  * EOF; then the blocks wholly past the new EOF leave the extent map (their
  * space is free after the next commit, their reservations at once).
  */
-export async function truncateInode(volume: Volume, inode: Inode, size: number): Promise<void> {
+export async function truncateInode(mp: Mount, inode: Inode, size: number): Promise<void> {
   const old = inode.size;
   if (size === old) return;
-  await iomapTruncate(inode, size, volume.ops);
+  await iomapTruncate(inode, size, mp.ops);
   inode.metaDirty = true;
   if (size < old) {
     const from = Math.ceil(size / inode.blockSize);
-    for (const e of inode.extents.punch(from, Infinity)) volume.releaseExtent(e);
+    for (const e of inode.extents.punch(from, Infinity)) mp.releaseExtent(e);
   }
 }
 
@@ -47,11 +52,11 @@ export async function truncateInode(volume: Volume, inode: Inode, size: number):
  * error since the last report (now or from background writeback) is thrown
  * as EIO and forgotten, as fsync does; the data it concerns stays dirty.
  */
-export async function writebackInode(volume: Volume, inode: Inode, report = true, range?: IomapWritebackOptions): Promise<void> {
+export async function writebackInode(mp: Mount, inode: Inode, report = true, range?: IomapWritebackOptions): Promise<void> {
   try {
-    await iomapWritepages(inode, volume.wbOps, range);
+    await iomapWritepages(inode, mp.wbOps, range);
   } catch (e) {
-    throw asEIO(e, `writeback of ${JSON.stringify(inode.name)} failed`);
+    throw errnoOrEIO(e, `writeback of ${JSON.stringify(inode.name)} failed`);
   }
   if (!report) return;
   const err = inode.mapping.takeError();
@@ -66,9 +71,9 @@ export async function writebackInode(volume: Volume, inode: Inode, report = true
  * ("drop stale metadata past EOF" before building, and cleanup when
  * building fails). Space comes back after the next commit.
  */
-export async function dropVerityMetadata(volume: Volume, inode: Inode): Promise<void> {
+export async function dropVerityMetadata(mp: Pick<Mount, 'releaseExtent'>, inode: Inode): Promise<void> {
   await inode.mapping.truncateRange(inode.cacheMetaStart);
   const from = inode.deviceMetaStart / inode.blockSize;
-  for (const e of inode.extents.punch(from, Infinity)) volume.releaseExtent(e);
+  for (const e of inode.extents.punch(from, Infinity)) mp.releaseExtent(e);
   inode.metaDirty = true;
 }

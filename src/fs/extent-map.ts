@@ -17,6 +17,7 @@
 import { fail } from '../errors.js';
 import type { ExtentRecord } from './meta.js';
 
+/** What an extent's blocks hold: data on the device, allocated blocks that read as zeros, or a reservation with no blocks yet. */
 export type ExtentState = 'written' | 'unwritten' | 'delalloc';
 
 /** One extent. `devBlock` is -1 for delalloc. */
@@ -33,6 +34,13 @@ export type Lookup =
   /** A hole of `blocks` blocks from `fileBlock`; `blocks` is Infinity when no extent follows. */
   | { kind: 'hole'; fileBlock: number; blocks: number };
 
+/**
+ * A file's map from file blocks to device blocks: sorted, non-overlapping,
+ * adjacent compatible extents merged. `insert` replaces whatever it
+ * overlaps; `punch` removes a range and returns what it removed (the
+ * caller gives the space back). EINVAL for ranges that are not whole
+ * non-negative block numbers. In memory only: the volume commits it.
+ */
 export class ExtentMap {
   private ext: Extent[] = [];
   /**

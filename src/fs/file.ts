@@ -11,17 +11,12 @@ import { fail, isUint8Array } from '../errors.js';
 import type { Inode } from './inode.js';
 import { holeBlocks } from './iomap-ops.js';
 import { checkBytes, checkFileEnd, checkFileSize, checkRange } from './validate.js';
-import type { Volume } from './volume.js';
+import type { Mount } from './mount.js';
 import { readRange, truncateInode, writeRange, writebackInode } from './engine.js';
 import { validateSealParams, type VerityParamsOptions } from '../verity/params.js';
-import {
-  enableVerity,
-  measureVerity,
-  readVerityMetadata,
-  verityReadHook,
-  type VerityMeasurement,
-  type VerityMetadataType,
-} from './verity.js';
+import { enableVerity, measureInode, readInodeVerityMetadata, verityReadHook } from './verity.js';
+import type { VerityMeasurement } from '../verity/measure.js';
+import type { VerityMetadataType } from '../verity/read-metadata.js';
 
 /** Options of `File.enableVerity`: the fs-verity parameters, and progress reports. */
 export interface EnableVerityOptions extends VerityParamsOptions {
@@ -37,15 +32,27 @@ export interface EnableVerityOptions extends VerityParamsOptions {
   signature?: Uint8Array;
 }
 
+/** Options of `File.allocate`. */
 export interface AllocateOptions {
   /** Keep the file size even when the range reaches past EOF (fallocate's FALLOC_FL_KEEP_SIZE). Default false. */
   keepSize?: boolean;
 }
 
+/**
+ * An open file of a `Volume` (from `volume.create` or `volume.open`). Every
+ * method validates its arguments first (EINVAL, synchronously as a rejected
+ * promise) and then runs under the volume lock, one call at a time. Errors
+ * by code: ENOENT once the file was removed; EBADF once the volume is
+ * closed; EPERM for changing a sealed file, EBUSY while it is being sealed;
+ * ENOSPC when a write or allocate cannot get its blocks (nothing changed);
+ * EFBIG past 2^53; EIO when the device fails. Durability: nothing is
+ * durable until `fsync` (or `Volume.sync`/`close`) resolves, and
+ * `enableVerity` is durable when it resolves.
+ */
 export class File {
   /** @internal */
   constructor(
-    private readonly volume: Volume,
+    private readonly mp: Mount,
     /** @internal The inode, for the verity layer built on top. */
     readonly inode: Inode,
   ) {}
@@ -93,9 +100,9 @@ export class File {
    * first if that frees blocks (freed space waits for a commit), then ENOSPC.
    */
   private async ensureSpace(blocks: number): Promise<void> {
-    const a = this.volume.alloc.allocator;
+    const a = this.mp.alloc.allocator;
     if (blocks <= a.availableBlocks) return;
-    if (a.pendingBlocks > 0) await this.volume.syncLocked();
+    if (a.pendingBlocks > 0) await this.mp.sync();
     if (blocks > a.availableBlocks) {
       throw fail('ENOSPC', `no space left on device: this call needs ${blocks} more blocks of ${this.inode.blockSize} bytes, ${a.availableBlocks} are available`);
     }
@@ -107,7 +114,7 @@ export class File {
    */
   read(pos: number, len: number): Promise<Uint8Array> {
     const r = checkRange(pos, len);
-    return this.volume.run(() => this.readLocked(r.pos, r.len));
+    return this.mp.run(() => this.readLocked(r.pos, r.len));
   }
 
   /**
@@ -118,7 +125,7 @@ export class File {
   readInto(pos: number, dst: Uint8Array): Promise<number> {
     const into = checkBytes(dst);
     const r = checkRange(pos, into.length);
-    return this.volume.run(async () => (await this.readLocked(r.pos, r.len, into)).length);
+    return this.mp.run(async () => (await this.readLocked(r.pos, r.len, into)).length);
   }
 
   /** Under the volume lock: [pos, pos + len) up to EOF, into `into` when given. */
@@ -126,9 +133,9 @@ export class File {
     const inode = this.alive();
     if (pos >= inode.size || len === 0) return new Uint8Array(0);
     // A sealed file's data is verified against its Merkle tree before it is cached.
-    let verify = inode.verity === 'sealed' ? verityReadHook(this.volume, inode) : undefined;
+    let verify = inode.verity === 'sealed' ? verityReadHook(this.mp, inode) : undefined;
     if (verify instanceof Promise) verify = await verify;
-    return readRange(this.volume, inode, pos, Math.min(len, inode.size - pos), { verify, into });
+    return readRange(this.mp, inode, pos, Math.min(len, inode.size - pos), { verify, into });
   }
 
   /**
@@ -140,13 +147,13 @@ export class File {
     const bytes = checkBytes(data);
     const r = checkRange(pos, bytes.length);
     if (r.len > 0) checkFileEnd(r.pos + r.len);
-    return this.volume.run(async () => {
+    return this.mp.run(async () => {
       const inode = this.writable('write');
       if (r.len === 0) return;
       const bs = inode.blockSize;
       await this.ensureSpace(holeBlocks(inode, Math.floor(r.pos / bs), Math.ceil((r.pos + r.len) / bs)));
       const before = inode.size;
-      await writeRange(this.volume, inode, r.pos, bytes);
+      await writeRange(this.mp, inode, r.pos, bytes);
       if (inode.size !== before) inode.metaDirty = true;
     });
   }
@@ -154,9 +161,9 @@ export class File {
   /** Set the size: shrinking drops the data past it, growing reads back as zeros. EPERM on a sealed file. */
   truncate(size: number): Promise<void> {
     const s = checkFileSize(size);
-    return this.volume.run(async () => {
+    return this.mp.run(async () => {
       const inode = this.writable('truncate');
-      await truncateInode(this.volume, inode, s);
+      await truncateInode(this.mp, inode, s);
     });
   }
 
@@ -169,14 +176,14 @@ export class File {
   allocate(pos: number, len: number, opts: AllocateOptions = {}): Promise<void> {
     const r = checkRange(pos, len);
     if (r.len > 0) checkFileEnd(r.pos + r.len);
-    return this.volume.run(async () => {
+    return this.mp.run(async () => {
       const inode = this.writable('allocate');
       if (r.len === 0) return;
       const bs = inode.blockSize;
       const from = Math.floor(r.pos / bs);
       const to = Math.ceil((r.pos + r.len) / bs);
       await this.ensureSpace(holeBlocks(inode, from, to));
-      const ctx = this.volume.alloc;
+      const ctx = this.mp.alloc;
       let b = from;
       while (b < to) {
         const found = inode.extents.lookup(b);
@@ -191,7 +198,7 @@ export class File {
         inode.metaDirty = true;
         b += run.blocks;
       }
-      if (!opts.keepSize && r.pos + r.len > inode.size) await truncateInode(this.volume, inode, r.pos + r.len);
+      if (!opts.keepSize && r.pos + r.len > inode.size) await truncateInode(this.mp, inode, r.pos + r.len);
     });
   }
 
@@ -201,18 +208,18 @@ export class File {
    * failed; the data stays cached and dirty, so a later fsync can succeed.
    */
   fsync(): Promise<void> {
-    return this.volume.run(async () => {
+    return this.mp.run(async () => {
       const inode = this.alive();
       let err: unknown;
       try {
-        await writebackInode(this.volume, inode);
+        await writebackInode(this.mp, inode);
       } catch (e) {
         err = e;
       }
       // Committing after a failed writeback is safe (see Volume.syncLocked)
       // and keeps whatever did reach the device.
       try {
-        await this.volume.commitLocked();
+        await this.mp.commit();
       } catch (e) {
         err ??= e;
       }
@@ -239,14 +246,14 @@ export class File {
     // refused at once rather than queued behind it.
     if (inode.enablePending) return Promise.reject(fail('EBUSY', `fs-verity is already being enabled on file ${JSON.stringify(inode.name)}`));
     inode.enablePending = true;
-    return this.volume.run(async () => enableVerity(this.volume, this.alive(), params, onProgress, signature && Uint8Array.from(signature))).finally(() => {
+    return this.mp.run(async () => enableVerity(this.mp, this.alive(), params, onProgress, signature && Uint8Array.from(signature))).finally(() => {
       inode.enablePending = false;
     });
   }
 
   /** The fs-verity file digest (FS_IOC_MEASURE_VERITY), from the descriptor. ENODATA when not sealed. */
   measureVerity(): Promise<VerityMeasurement> {
-    return this.volume.run(async () => measureVerity(this.volume, this.alive()));
+    return this.mp.run(async () => measureInode(this.mp, this.alive()));
   }
 
   /**
@@ -262,6 +269,6 @@ export class File {
       throw fail('EINVAL', `unknown fs-verity metadata type ${JSON.stringify(type)}: use merkle_tree, descriptor or signature`);
     }
     const r = checkRange(offset, length);
-    return this.volume.run(async () => readVerityMetadata(this.volume, this.alive(), type, r.pos, r.len));
+    return this.mp.run(async () => readInodeVerityMetadata(this.mp, this.alive(), type, r.pos, r.len));
   }
 }

@@ -83,6 +83,7 @@ export interface Layout {
   dataStart: number;
 }
 
+/** Options of `DeviceMetaStore` when it formats a device (the on-device format of docs/FORMAT.md). */
 export interface FormatOptions {
   /** Filesystem block size: a power of two from 512 to 65536, a multiple of the device block size. Default max(4096, device block size). */
   blockSize?: number;
@@ -471,6 +472,7 @@ export interface CommitState {
   generation: number;
 }
 
+/** What loading the on-device format found: the newest valid commit and how the slots look. */
 export interface LoadResult {
   meta: VolumeMeta;
   state: CommitState;

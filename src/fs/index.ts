@@ -5,7 +5,6 @@
  */
 export { Volume } from './volume.js';
 export type { VolumeFormatOptions, VolumeOpenOptions, VolumeSpace, RenameOptions } from './volume.js';
-export type { VerityMeasurement, VerityMetadataType } from './verity.js';
 export { File } from './file.js';
 export type { AllocateOptions, EnableVerityOptions } from './file.js';
 export { MemoryMetaStore } from './meta-store.js';

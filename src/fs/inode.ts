@@ -3,8 +3,8 @@
  * number, i_size, block size, page cache, device) plus what the filesystem
  * keeps (name, flags, extent map, verity state).
  *
- * Verity metadata (the Merkle tree and descriptor of the next issue) lives
- * past EOF in the same extent map, at two offsets (DESIGN.md, sizing policy):
+ * Verity metadata (the Merkle tree and the descriptor) lives past EOF in
+ * the same extent map, at two offsets (the sizing policy of docs/DESIGN.md):
  * on the device side, in the extent map, from `roundUp(i_size, 65536)`
  * (`deviceMetaStart`); in the page cache from
  * `fsverityMetadataOffset(i_size, maxFolioSize)` (`cacheMetaStart`). The
@@ -27,10 +27,16 @@ export const VERITY_META_ALIGN = 65536;
  */
 export type VerityState = 'none' | 'building' | 'sealed';
 
+/** `n` rounded up to a multiple of `to`. */
 export function roundUp(n: number, to: number): number {
   return Math.ceil(n / to) * to;
 }
 
+/**
+ * One file in memory: what iomap needs of an inode and what the filesystem
+ * keeps about it. Mutated only under the volume lock; committed through
+ * `toRecord` by the volume.
+ */
 export class Inode implements IomapInode {
   /** i_size; iomap updates it on extending writes and truncate. */
   size: number;

@@ -12,6 +12,7 @@
 import { fail } from '../errors.js';
 import type { VolumeMeta } from './meta.js';
 
+/** Where a volume's metadata is committed; see the module comment for the contract. */
 export interface MetaStore {
   /** The last committed metadata. EINVAL/EIO when there is none or it is damaged. */
   load(): Promise<VolumeMeta>;
@@ -32,8 +33,9 @@ function cloneMeta(m: VolumeMeta): VolumeMeta {
  * Metadata kept in this process, keyed by device object: `Volume.open` of a
  * device formatted (and committed) earlier in the same process finds it
  * again. Nothing is written to the device, so `dataStart` is 0 and a crash
- * or a new process loses the metadata: it is the stand-in until the on-device
- * format is plugged in.
+ * or a new process loses the metadata: for tests and for volumes that live
+ * only as long as the process (the default, `DeviceMetaStore`, keeps the
+ * metadata on the device in the format of docs/FORMAT.md).
  */
 export class MemoryMetaStore implements MetaStore {
   private static readonly registry = new WeakMap<object, MemoryMetaStore>();

@@ -23,6 +23,7 @@ export interface ExtentRecord {
   unwritten: boolean;
 }
 
+/** One file as committed. */
 export interface InodeRecord {
   ino: number;
   name: string;
@@ -34,6 +35,7 @@ export interface InodeRecord {
   extents: ExtentRecord[];
 }
 
+/** Everything a commit makes durable: the volume's geometry and its files. */
 export interface VolumeMeta {
   blockSize: number;
   /** Device size in filesystem blocks. */

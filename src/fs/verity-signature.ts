@@ -11,7 +11,7 @@ import { computeFileDigest } from '../verity/descriptor.js';
 import type { HashAlgorithm } from '../verity/hash-algs.js';
 import { verifyFsveritySignature } from '../verity/signature.js';
 import type { Inode } from './inode.js';
-import type { Volume } from './volume.js';
+import type { Mount } from './mount.js';
 
 /**
  * Apply the policy to `inode` whose descriptor (256 bytes) is `descriptor`
@@ -19,14 +19,14 @@ import type { Volume } from './volume.js';
  * says whether it is being sealed or opened, for the message.
  */
 export async function checkSignaturePolicy(
-  volume: Volume,
+  mp: Mount,
   inode: Inode,
   algorithm: HashAlgorithm,
   descriptor: Uint8Array,
   signature: Uint8Array,
   when: 'seal' | 'open',
 ): Promise<void> {
-  const { trusted, require } = volume.signatures;
+  const { trusted, require } = mp.signatures;
   const name = JSON.stringify(inode.name);
   if (signature.length === 0) {
     if (!require) return;

@@ -2,8 +2,11 @@
  * The reference filesystem's side of fs-verity, as XFS's xfs_fsverity.c is
  * for the kernel: it implements `VerityOps` over its own iomap ops (metadata
  * goes through `iomapFsverityWrite` and metadata reads, past EOF, with
- * IOMAP_F_FSVERITY mappings), and runs the enable sequence around the
- * library's `buildVerityMetadata`:
+ * IOMAP_F_FSVERITY mappings; the descriptor is found from the end of the
+ * metadata area), keeps each sealed inode's opened state (the library's
+ * `openVerity`, as the kernel keeps `i_verity_info`), gives iomap its read
+ * hook, feeds the tree builder from the extent map, and runs the enable
+ * sequence around the library's `buildVerityMetadata`:
  *
  *   refuse a sealed file (EEXIST) or one being sealed (EBUSY)
  *   -> write back the data and flush it
@@ -15,31 +18,29 @@
  * and on any failure drops the metadata again, leaving the file as it was
  * and writable.
  *
- * All functions here run under the volume lock (`Volume.run`).
+ * All functions here run under the volume lock (`Mount.run`).
  */
 import { fail, isErrno } from '../errors.js';
 import { IOMAP_F_FSVERITY, type IomapFilledRange, type IomapVerifyHook } from '../iomap/types.js';
 import { iomapFsverityWrite } from '../iomap/buffered-write.js';
 import { iomapBufferedRead } from '../iomap/buffered-read.js';
-import { computeFileDigest, DESCRIPTOR_SIZE, formatDigest, validateDescriptor, type VerityDescriptor } from '../verity/descriptor.js';
 import { buildVerityMetadata } from '../verity/enable.js';
 import { locateDescriptor } from '../verity/layout.js';
 import type { VerityParams } from '../verity/params.js';
 import type { VerityOps } from '../verity/verity-ops.js';
-import { MerkleVerifier } from '../verity/verify.js';
+import { openVerity, type VerityInfo } from '../verity/open.js';
+import { measureVerity, type VerityMeasurement } from '../verity/measure.js';
+import { readVerityMetadata, type VerityMetadataType } from '../verity/read-metadata.js';
 import type { MerkleTreeBuilder } from '../verity/tree.js';
-import { leafHashPool, startedLeafHashPool, POOL_CHUNK_BYTES, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool, type LeafRun } from '../verity/pool.js';
+import { choosePool, POOL_CHUNK_BYTES, type LeafHashPool } from '../verity/pool.js';
+import { feedLeafRun, JobWindow } from '../verity/pool-feed.js';
 import { dropVerityMetadata, writebackInode } from './engine.js';
 import { checkSignaturePolicy } from './verity-signature.js';
 import type { Inode } from './inode.js';
-import type { Volume } from './volume.js';
+import type { Mount } from './mount.js';
 
-/** What a sealed inode keeps in memory once its descriptor was read and checked. */
-interface SealedState {
-  /** The descriptor with `sig_size` zero, without the signature (in `descriptor.signature`). */
-  readonly descriptorBytes: Uint8Array;
-  readonly descriptor: VerityDescriptor;
-  readonly verifier: MerkleVerifier;
+/** What a sealed inode keeps in memory once opened: the library's info and the read hook made from it. */
+interface SealedState extends VerityInfo {
   /** The read hook, made once per sealed inode. */
   hook?: IomapVerifyHook;
 }
@@ -53,50 +54,49 @@ function label(inode: Inode): string {
   return `file ${JSON.stringify(inode.name)}`;
 }
 
-/** `VerityOps` for one inode: offsets relative to its metadata area, placed by the inode's sizing policy. */
-function verityOps(volume: Volume, inode: Inode): VerityOps {
-  return {
+/**
+ * `VerityOps` for one inode: offsets relative to its metadata area, placed
+ * by the inode's sizing policy. The descriptor is found from the end of the
+ * area (the end of the file's last extent past EOF), whose last four bytes
+ * hold its size (see src/verity/layout.ts).
+ */
+function verityOps(mp: Mount, inode: Inode): VerityOps {
+  const ops: VerityOps = {
     async writeMetadata(offset, bytes) {
-      await iomapFsverityWrite(inode, inode.cacheMetaStart + offset, bytes, volume.ops);
+      await iomapFsverityWrite(inode, inode.cacheMetaStart + offset, bytes, mp.ops);
     },
     async readMetadata(offset, length) {
-      return iomapBufferedRead(inode, inode.cacheMetaStart + offset, length, volume.ops, { metadata: true });
+      return iomapBufferedRead(inode, inode.cacheMetaStart + offset, length, mp.ops, { metadata: true });
+    },
+    async getDescriptor() {
+      const all = inode.extents.extents();
+      const last = all[all.length - 1];
+      const areaEnd = last ? (last.fileBlock + last.blocks) * inode.blockSize - inode.deviceMetaStart : 0;
+      if (areaEnd < 4) throw fail('ERANGE', `${label(inode)} is marked sealed but has no fs-verity metadata past EOF`);
+      const sizeField = await ops.readMetadata(areaEnd - 4, 4);
+      const descSize = new DataView(sizeField.buffer, sizeField.byteOffset, 4).getUint32(0, false);
+      const { descOffset } = locateDescriptor(areaEnd, descSize);
+      return ops.readMetadata(descOffset, descSize);
     },
   };
+  return ops;
 }
 
 /**
- * Written data at least this large is hashed on the worker pool when it is
- * not running yet (a cold pool costs tens of milliseconds to boot); a
- * running pool takes anything from POOL_USE_BYTES.
- */
-const POOL_START_BYTES = 64 << 20;
-const POOL_USE_BYTES = 8 << 20;
-
-/**
  * The worker pool and the device's descriptor, when sealing should hash
- * written extents there: SHA-256 at a block size the pool takes, a device
- * whose bytes workers can read (a FileDevice, after the writeback and flush
- * that start sealing), and enough written data to pay for it.
+ * written extents there: a device whose bytes workers can read (a
+ * FileDevice, after the writeback and flush that start sealing), and what
+ * the pool policy (`choosePool`) says for this many bytes of written data.
  */
-async function sealPool(
-  volume: Volume,
-  inode: Inode,
-  params: VerityParams,
-): Promise<{ pool: LeafHashPool; fd: number; ready: () => boolean } | undefined> {
-  const fd = volume.device.readFd;
-  const mb = params.blockSize;
-  if (fd === undefined || params.algorithm.name !== 'sha256' || mb < POOL_MIN_BLOCK_SIZE || mb > POOL_MAX_BLOCK_SIZE) return undefined;
+async function sealPool(mp: Mount, inode: Inode, params: VerityParams): Promise<{ pool: LeafHashPool; fd: number; ready: () => boolean } | undefined> {
+  const fd = mp.device.readFd;
+  if (fd === undefined) return undefined;
   const written = inode.extents.extents().reduce((n, e) => n + (e.state === 'written' ? e.blocks * inode.blockSize : 0), 0);
-  let pool = startedLeafHashPool();
-  let up = pool !== undefined;
-  if (!pool && written >= POOL_START_BYTES) pool = await leafHashPool();
-  if (!pool || written < POOL_USE_BYTES) return undefined;
   // A pool just started boots for tens of milliseconds: this thread hashes
   // the device steps itself until its workers are up (or for good, if it
   // failed to start).
-  if (!up) pool.ready().then(() => (up = true), () => undefined);
-  return { pool, fd, ready: () => up };
+  const choice = await choosePool(params, written);
+  return choice && { pool: choice.pool, fd, ready: choice.up };
 }
 
 /** The first file block at or after `fb` that holds data (not a hole, not unwritten); Infinity when none does. */
@@ -181,27 +181,23 @@ function feedSteps(inode: Inode, mb: number, chunk: number, deviceBlockSize: num
  * step not handed out, this thread reads the range from the device into
  * WASM memory and hashes it there, past the page cache.
  */
-function feedData(volume: Volume, inode: Inode, onProgress?: (bytesDone: number, totalBytes: number) => void) {
+function feedData(mp: Mount, inode: Inode, onProgress?: (bytesDone: number, totalBytes: number) => void) {
   return async (builder: MerkleTreeBuilder) => {
     const size = inode.size;
     const params = builder.params;
     const mb = params.blockSize;
     const chunk = Math.max(BUILD_CHUNK, mb, inode.blockSize);
-    const direct = await sealPool(volume, inode, params);
-    const steps = feedSteps(inode, mb, chunk, volume.device.blockSize);
+    const direct = await sealPool(mp, inode, params);
+    const steps = feedSteps(inode, mb, chunk, mp.device.blockSize);
     const wasm = inode.mapping.cache.wasm;
-    const jobs = new Map<number, Promise<LeafRun>>();
-    const window = direct ? direct.pool.threads * 2 + 1 : 0;
+    const jobs = direct && new JobWindow(direct.pool);
     let next = 0;
     const handOut = (from: number): void => {
-      if (!direct?.ready()) return;
+      if (!jobs || !direct?.ready()) return;
       next = Math.max(next, from);
-      for (; next < steps.length && jobs.size < window; next++) {
+      for (; next < steps.length && !jobs.full; next++) {
         const s = steps[next]!;
-        if (s.kind !== 'device') continue;
-        const job = direct.pool.hashFileBlocks(direct.fd, s.at, s.len / mb, mb, params.salt);
-        job.catch(() => undefined); // awaited in its turn, or dropped after an earlier failure
-        jobs.set(next, job);
+        if (s.kind === 'device') jobs.start(next, direct.pool.hashFileBlocks(direct.fd, s.at, s.len / mb, mb, params.salt));
       }
     };
     // One buffer for every engine read (the builder copies what it keeps),
@@ -212,19 +208,17 @@ function feedData(volume: Volume, inode: Inode, onProgress?: (bytesDone: number,
       for (let i = 0; i < steps.length; i++) {
         handOut(i);
         const s = steps[i]!;
-        const job = jobs.get(i);
+        const job = jobs?.take(i);
         if (job) {
-          jobs.delete(i);
           const run = await job;
           handOut(i + 1);
-          if (run.digests) await builder.addLeafDigests(run.digests, run.blocks);
-          else await builder.addZeroBlocks(run.blocks);
+          await feedLeafRun(builder, run);
         } else if (s.kind === 'zero') {
           await builder.addZeroBlocks(s.blocks);
         } else if (s.kind === 'device') {
           if (scratch === 0) scratch = wasm.alloc(POOL_CHUNK_BYTES);
           try {
-            await volume.device.read(s.at, wasm.bytes(scratch, s.len));
+            await mp.device.read(s.at, wasm.bytes(scratch, s.len));
           } catch (e) {
             throw isErrno(e, 'EIO') ? e : fail('EIO', `reading ${label(inode)} at ${s.pos} for its Merkle tree failed`, e);
           }
@@ -233,7 +227,7 @@ function feedData(volume: Volume, inode: Inode, onProgress?: (bytesDone: number,
           buf ??= new Uint8Array(chunk);
           for (let p = s.pos; p < s.pos + s.len; p += chunk) {
             const len = Math.min(chunk, s.pos + s.len - p);
-            await builder.addBlocks(await iomapBufferedRead(inode, p, len, volume.ops, { into: buf }));
+            await builder.addBlocks(await iomapBufferedRead(inode, p, len, mp.ops, { into: buf }));
           }
         }
         onProgress?.(s.kind === 'zero' ? s.pos + s.blocks * mb : s.pos + s.len, size);
@@ -244,14 +238,14 @@ function feedData(volume: Volume, inode: Inode, onProgress?: (bytesDone: number,
     } finally {
       if (scratch !== 0) wasm.free(scratch);
       // Jobs still out read the device: let them finish before it can close.
-      await Promise.allSettled(jobs.values());
+      await jobs?.settle();
     }
   };
 }
 
 /** Seal `inode` with fs-verity. `params` are checked (validateSealParams). */
 export async function enableVerity(
-  volume: Volume,
+  mp: Mount,
   inode: Inode,
   params: VerityParams,
   onProgress?: (bytesDone: number, totalBytes: number) => void,
@@ -259,25 +253,25 @@ export async function enableVerity(
 ): Promise<void> {
   if (inode.verity === 'sealed') throw fail('EEXIST', `${label(inode)} is already sealed with fs-verity`);
   if (inode.verity === 'building') throw fail('EBUSY', `fs-verity is already being enabled on ${label(inode)}`);
-  if (signature.length === 0) await checkSignaturePolicy(volume, inode, params.algorithm, new Uint8Array(0), signature, 'seal');
-  await writebackInode(volume, inode);
-  await volume.device.flush();
+  if (signature.length === 0) await checkSignaturePolicy(mp, inode, params.algorithm, new Uint8Array(0), signature, 'seal');
+  await writebackInode(mp, inode);
+  await mp.device.flush();
   inode.verity = 'building';
   try {
-    await dropVerityMetadata(volume, inode);
-    const ops = verityOps(volume, inode);
-    const built = await buildVerityMetadata(params, inode.size, inode.blockSize, ops, feedData(volume, inode, onProgress), signature);
+    await dropVerityMetadata(mp, inode);
+    const ops = verityOps(mp, inode);
+    const built = await buildVerityMetadata(params, inode.size, inode.blockSize, ops, feedData(mp, inode, onProgress), signature);
     // As the kernel: a signature is checked before the seal is committed.
-    if (signature.length > 0) await checkSignaturePolicy(volume, inode, params.algorithm, built.descriptor, signature, 'seal');
-    await writebackInode(volume, inode);
-    await volume.device.flush();
+    if (signature.length > 0) await checkSignaturePolicy(mp, inode, params.algorithm, built.descriptor, signature, 'seal');
+    await writebackInode(mp, inode);
+    await mp.device.flush();
     inode.verity = 'sealed';
     inode.metaDirty = true;
-    await volume.commitLocked();
+    await mp.commit();
   } catch (e) {
     inode.verity = 'none';
     try {
-      await dropVerityMetadata(volume, inode);
+      await dropVerityMetadata(mp, inode);
     } catch {
       // The metadata is past EOF and unreferenced by any seal: the next
       // enable drops it again. The first error is the one to report.
@@ -286,46 +280,34 @@ export async function enableVerity(
   }
 }
 
-/** The sealed state of `inode`, reading and checking its descriptor the first time. */
-async function sealedState(volume: Volume, inode: Inode): Promise<SealedState> {
+/**
+ * The opened fs-verity state of a sealed `inode` (its fsverity_info),
+ * made by the library's `openVerity` the first time it is needed.
+ * ENODATA when the file is not sealed.
+ */
+async function sealedState(mp: Mount, inode: Inode): Promise<SealedState> {
   const have = sealed.get(inode);
   if (have) return have;
   if (inode.verity !== 'sealed') throw fail('ENODATA', `${label(inode)} is not sealed with fs-verity`);
-  const ops = verityOps(volume, inode);
-  const all = inode.extents.extents();
-  const last = all[all.length - 1];
-  const areaEnd = last ? (last.fileBlock + last.blocks) * inode.blockSize - inode.deviceMetaStart : 0;
-  if (areaEnd < 4) throw fail('ERANGE', `${label(inode)} is marked sealed but has no fs-verity metadata past EOF`);
-  const sizeField = await ops.readMetadata(areaEnd - 4, 4);
-  const descSize = new DataView(sizeField.buffer, sizeField.byteOffset, 4).getUint32(0, false);
-  const { descOffset } = locateDescriptor(areaEnd, descSize);
-  const stored = await ops.readMetadata(descOffset, descSize);
-  const descriptor = validateDescriptor(stored, { rules: 'seal' });
-  if (descriptor.dataSize !== inode.size) {
-    throw fail('EINVAL', `fs-verity descriptor of ${label(inode)} is for ${descriptor.dataSize} bytes, the file has ${inode.size}`);
+  const state: SealedState = await openVerity(verityOps(mp, inode), inode.size, label(inode));
+  try {
+    await checkSignaturePolicy(mp, inode, state.descriptor.params.algorithm, state.descriptorBytes, state.descriptor.signature, 'open');
+  } catch (e) {
+    state.dispose();
+    throw e;
   }
-  if (DESCRIPTOR_SIZE + descriptor.signature.length !== descSize) {
-    throw fail('EINVAL', `fs-verity descriptor of ${label(inode)} has a ${descriptor.signature.length}-byte signature but ${descSize - DESCRIPTOR_SIZE} bytes stored for it`);
-  }
-  // Kept as the kernel returns it to FS_IOC_READ_VERITY_METADATA: sig_size
-  // zero and no signature (which is read on its own).
-  const descriptorBytes = stored.slice(0, DESCRIPTOR_SIZE);
-  new DataView(descriptorBytes.buffer).setUint32(4, 0, true);
-  await checkSignaturePolicy(volume, inode, descriptor.params.algorithm, descriptorBytes, descriptor.signature, 'open');
-  const verifier = await MerkleVerifier.create(descriptor, ops, label(inode));
-  const state = { descriptorBytes, descriptor, verifier };
   sealed.set(inode, state);
   return state;
 }
 
 /** Forget what was cached about a sealed inode (on remove or close). */
 export function forgetVerity(inode: Inode): void {
-  sealed.get(inode)?.verifier.dispose();
+  sealed.get(inode)?.dispose();
   sealed.delete(inode);
 }
 
 /** Read file bytes straight from the device, bypassing the cache: for the parts of a Merkle block outside a range being filled. */
-async function readDirect(volume: Volume, inode: Inode, pos: number, out: Uint8Array): Promise<void> {
+async function readDirect(mp: Mount, inode: Inode, pos: number, out: Uint8Array): Promise<void> {
   const bs = inode.blockSize;
   const tmp = new Uint8Array(bs);
   for (let p = pos; p < pos + out.length; ) {
@@ -333,7 +315,7 @@ async function readDirect(volume: Volume, inode: Inode, pos: number, out: Uint8A
     const n = Math.min((fb + 1) * bs, pos + out.length) - p;
     const found = inode.extents.lookup(fb);
     if (found.kind === 'extent' && found.extent.state === 'written') {
-      await volume.device.read((found.extent.devBlock + fb - found.extent.fileBlock) * bs, tmp);
+      await mp.device.read((found.extent.devBlock + fb - found.extent.fileBlock) * bs, tmp);
       out.set(tmp.subarray(p - fb * bs, p - fb * bs + n), p - pos);
     } else {
       out.fill(0, p - pos, p - pos + n);
@@ -348,13 +330,13 @@ async function readDirect(volume: Volume, inode: Inode, pos: number, out: Uint8A
  * to date. Bytes past EOF count as zeros whatever the device holds there
  * (they are never returned).
  */
-export function verityReadHook(volume: Volume, inode: Inode): IomapVerifyHook | Promise<IomapVerifyHook> {
+export function verityReadHook(mp: Mount, inode: Inode): IomapVerifyHook | Promise<IomapVerifyHook> {
   // Every read of a sealed file asks for this: answer without a promise once made.
-  return sealed.get(inode)?.hook ?? makeVerityReadHook(volume, inode);
+  return sealed.get(inode)?.hook ?? makeVerityReadHook(mp, inode);
 }
 
-async function makeVerityReadHook(volume: Volume, inode: Inode): Promise<IomapVerifyHook> {
-  const state = await sealedState(volume, inode);
+async function makeVerityReadHook(mp: Mount, inode: Inode): Promise<IomapVerifyHook> {
+  const state = await sealedState(mp, inode);
   const { verifier } = state;
   const wasm = inode.mapping.cache.wasm;
   return (state.hook ??= async (_ino, r: IomapFilledRange) => {
@@ -375,48 +357,26 @@ async function makeVerityReadHook(volume: Volume, inode: Inode): Promise<IomapVe
     }
     const bytes = wasm.bytes(r.ptr, end - start).slice();
     const whole = new Uint8Array((last - first) * mb);
-    if (first * mb < start) await readDirect(volume, inode, first * mb, whole.subarray(0, start - first * mb));
+    if (first * mb < start) await readDirect(mp, inode, first * mb, whole.subarray(0, start - first * mb));
     whole.set(bytes, start - first * mb);
     const tailEnd = Math.min(last * mb, size);
-    if (end < tailEnd) await readDirect(volume, inode, end, whole.subarray(end - first * mb, tailEnd - first * mb));
+    if (end < tailEnd) await readDirect(mp, inode, end, whole.subarray(end - first * mb, tailEnd - first * mb));
     await verifier.verifyData(first, whole);
   });
 }
 
-export interface VerityMeasurement {
-  algorithm: 'sha256' | 'sha512';
-  digest: Uint8Array;
-  /** `sha256:<hex>`, as `fsverity measure` prints it. */
-  formatted: string;
+/** FS_IOC_MEASURE_VERITY of a sealed `inode` (see `measureVerity` in src/verity/measure.ts). */
+export async function measureInode(mp: Mount, inode: Inode): Promise<VerityMeasurement> {
+  return measureVerity(await sealedState(mp, inode));
 }
 
-export async function measureVerity(volume: Volume, inode: Inode): Promise<VerityMeasurement> {
-  const s = await sealedState(volume, inode);
-  const alg = s.descriptor.params.algorithm;
-  const digest = await computeFileDigest(alg, s.descriptorBytes);
-  return { algorithm: alg.name, digest, formatted: formatDigest(alg, digest) };
-}
-
-export type VerityMetadataType = 'merkle_tree' | 'descriptor' | 'signature';
-
-/** FS_IOC_READ_VERITY_METADATA: pread semantics over the tree (unstored blocks filled in), the descriptor or the signature. */
-export async function readVerityMetadata(
-  volume: Volume,
+/** FS_IOC_READ_VERITY_METADATA of a sealed `inode` (see `readVerityMetadata` in src/verity/read-metadata.ts). */
+export async function readInodeVerityMetadata(
+  mp: Mount,
   inode: Inode,
   type: VerityMetadataType,
   offset: number,
   length: number,
 ): Promise<Uint8Array> {
-  const s = await sealedState(volume, inode);
-  switch (type) {
-    case 'merkle_tree':
-      return s.verifier.readTree(offset, length);
-    case 'descriptor':
-      return s.descriptorBytes.slice(Math.min(offset, s.descriptorBytes.length), Math.min(offset + length, s.descriptorBytes.length));
-    case 'signature': {
-      const sig = s.descriptor.signature;
-      if (sig.length === 0) throw fail('ENODATA', `${label(inode)} has no fs-verity built-in signature`);
-      return sig.slice(Math.min(offset, sig.length), Math.min(offset + length, sig.length));
-    }
-  }
+  return readVerityMetadata(await sealedState(mp, inode), type, offset, length, label(inode));
 }

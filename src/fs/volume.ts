@@ -16,7 +16,9 @@ import { PageCache, DEFAULT_CACHE_BYTES } from '../pagecache/index.js';
 import { DEFAULT_MAX_FOLIO_SIZE } from '../pagecache/index.js';
 import { Allocator } from './allocator.js';
 import { Inode } from './inode.js';
-import { FsAllocContext, FsIomapOps, FsWritebackOps } from './iomap-ops.js';
+import type { FsIomapOps, FsWritebackOps } from './iomap-ops.js';
+import { Mount, type SignaturePolicy } from './mount.js';
+import { claimDevice, releaseDevice } from './claim.js';
 import type { VolumeMeta } from './meta.js';
 import type { MetaStore } from './meta-store.js';
 import { DeviceMetaStore } from './format.js';
@@ -53,11 +55,6 @@ export interface VolumeOpenOptions {
   requireSignatures?: boolean;
 }
 
-/** How this open of a volume treats fs-verity built-in signatures. */
-export interface SignaturePolicy {
-  readonly trusted: readonly PemInput[] | undefined;
-  readonly require: boolean;
-}
 
 function checkSignaturePolicy(opts: VolumeOpenOptions): SignaturePolicy {
   const { trusted, requireSignatures = false } = opts;
@@ -71,6 +68,7 @@ function checkSignaturePolicy(opts: VolumeOpenOptions): SignaturePolicy {
   return { trusted: trusted && [...trusted], require: requireSignatures };
 }
 
+/** Options of `Volume.format`: the format's own settings plus those of the open. */
 export interface VolumeFormatOptions extends VolumeOpenOptions {
   /** Filesystem block size: a power of two from 512 to 65536 and a multiple of the device's (default max(4096, device block size)). */
   blockSize?: number;
@@ -121,19 +119,30 @@ function checkOpenOptions(opts: VolumeOpenOptions, blockSize: number): { maxFoli
  * claim is taken before any I/O and given back if `make` fails.
  */
 async function claimed(device: BlockDevice, make: () => Promise<Volume>): Promise<Volume> {
-  if (device.holder !== undefined) throw fail('EBUSY', 'the device is already open in another Volume: close that one first');
-  const token = {};
-  device.holder = token;
+  const token = claimDevice(device);
   try {
     const volume = await make();
-    if (device.holder === token) device.holder = volume;
+    claimDevice(device, volume, token);
     return volume;
   } catch (e) {
-    if (device.holder === token) device.holder = undefined;
+    releaseDevice(device, token);
     throw e;
   }
 }
 
+/**
+ * An open volume of the reference filesystem on one `BlockDevice`
+ * (`Volume.format` or `Volume.open`; one Volume per device at a time,
+ * EBUSY otherwise). A flat namespace of files (`create`, `open`, `list`,
+ * `remove`) plus `sync`, `dropCaches`, `space` and `close`; `blockSize` and
+ * `maxFolioSize` are fixed for this open. Every call validates its
+ * arguments, then runs under the volume lock. Errors by code: EINVAL for
+ * bad arguments or no volume on the device; ENOENT, EEXIST for names;
+ * EBADF after close; EIO when the device fails (and for every call after a
+ * close that failed to write back). Durability: `sync` and `close` make
+ * every file's data, size and seal durable when they resolve; a removal is
+ * durable at the next sync; what was durable survives any crash.
+ */
 export class Volume {
   private readonly byName = new Map<string, Inode>();
   private nextIno: number;
@@ -145,25 +154,26 @@ export class Volume {
   private closeError: Error | undefined;
   /** Something changed since the last commit that is not in an inode (removals). */
   private volumeDirty = false;
-  /** @internal */ readonly ops: FsIomapOps;
-  /** @internal */ readonly wbOps: FsWritebackOps;
-  /** @internal */ readonly alloc: FsAllocContext;
-  /** @internal */ signatures: SignaturePolicy = { trusted: undefined, require: false };
+  /** What the filesystem's own code works with. */
+  private readonly mp: Mount;
 
   private constructor(
-    readonly device: BlockDevice,
+    private readonly device: BlockDevice,
     private readonly store: MetaStore,
-    /** @internal */ readonly cache: PageCache,
-    /** Filesystem block size in bytes. */
+    private readonly cache: PageCache,
+    /** Filesystem block size in bytes, fixed when the volume was formatted. */
     readonly blockSize: number,
-    /** Largest page-cache folio in bytes. */
+    /** Largest page-cache folio in bytes, as chosen at this open. */
     readonly maxFolioSize: number,
     private readonly meta: VolumeMeta,
   ) {
     const used = meta.inodes.flatMap((i) => i.extents.map((e) => ({ start: e.devBlock, blocks: e.blocks })));
-    this.alloc = new FsAllocContext(new Allocator(meta.dataStart, meta.deviceBlocks, used));
-    this.ops = new FsIomapOps(this.alloc);
-    this.wbOps = new FsWritebackOps(this.alloc);
+    const allocator = new Allocator(meta.dataStart, meta.deviceBlocks, used);
+    this.mp = new Mount(device, cache, allocator, blockSize, maxFolioSize, {
+      run: (fn) => this.run(fn),
+      commit: () => this.commitLocked(),
+      sync: () => this.syncLocked(),
+    });
     this.nextIno = meta.nextIno;
     for (const rec of meta.inodes) {
       this.byName.set(rec.name, this.newInode(rec.ino, rec.name, rec));
@@ -178,7 +188,7 @@ export class Volume {
         const before = cache.dirtyBytes;
         // Even the range a buffered write is working on: the write's
         // mapping goes stale and iomap looks it up again (iomapValid).
-        await writebackInode(this, inode, false);
+        await writebackInode(this.mp, inode, false);
         done += Math.max(0, before - cache.dirtyBytes);
       }
     };
@@ -210,7 +220,7 @@ export class Volume {
     await store.commit(meta);
     const cache = await PageCache.create({ budgetBytes: settings.cacheBytes });
     const volume = new Volume(device, store, cache, blockSize, settings.maxFolioSize, meta);
-    volume.signatures = signatures;
+    volume.mp.signatures = signatures;
     return volume;
   }
 
@@ -232,7 +242,7 @@ export class Volume {
     const signatures = checkSignaturePolicy(opts);
     const cache = await PageCache.create({ budgetBytes: settings.cacheBytes });
     const volume = new Volume(device, store, cache, meta.blockSize, settings.maxFolioSize, meta);
-    volume.signatures = signatures;
+    volume.mp.signatures = signatures;
     return volume;
   }
 
@@ -241,11 +251,23 @@ export class Volume {
     return new Inode(ino, name, this.blockSize, mapping, this.device, this.maxFolioSize, rec);
   }
 
-  /**
-   * Run `fn` under the volume lock, after checking the volume is open.
-   * @internal
-   */
-  run<T>(fn: () => Promise<T> | T): Promise<T> {
+  /** @internal The read and write iomap ops, for tests that call iomap directly. */
+  get ops(): FsIomapOps {
+    return this.mp.ops;
+  }
+
+  /** @internal The writeback iomap ops, for tests that call them directly. */
+  get wbOps(): FsWritebackOps {
+    return this.mp.wbOps;
+  }
+
+  /** @internal Give back the space of an extent taken out of a map (tests that drop metadata by hand). */
+  releaseExtent(e: { state: string; devBlock: number; blocks: number }): void {
+    this.mp.releaseExtent(e);
+  }
+
+  /** Run `fn` under the volume lock, after checking the volume is open. */
+  private run<T>(fn: () => Promise<T> | T): Promise<T> {
     const go = async (): Promise<T> => {
       this.checkOpen();
       return fn();
@@ -261,8 +283,7 @@ export class Volume {
     return p;
   }
 
-  /** @internal */
-  checkOpen(): void {
+  private checkOpen(): void {
     if (this.closeError) throw fail('EIO', 'the volume failed to close cleanly; reopen the device', this.closeError);
     if (this.closed) throw fail('EBADF', 'the volume is closed');
   }
@@ -275,14 +296,14 @@ export class Volume {
       const inode = this.newInode(this.nextIno++, n);
       inode.metaDirty = true;
       this.byName.set(n, inode);
-      return new File(this, inode);
+      return new File(this.mp, inode);
     });
   }
 
   /** Open an existing file. ENOENT when there is none of that name. */
   open(name: string): Promise<File> {
     const n = checkName(name);
-    return this.run(() => new File(this, this.lookup(n)));
+    return this.run(() => new File(this.mp, this.lookup(n)));
   }
 
   /** Names of all files, sorted. */
@@ -358,17 +379,11 @@ export class Volume {
   private async dropInode(inode: Inode): Promise<void> {
     await inode.mapping.clear();
     inode.mapping.takeError();
-    for (const e of inode.extents.punch(0, Infinity)) this.releaseExtent(e);
+    for (const e of inode.extents.punch(0, Infinity)) this.mp.releaseExtent(e);
     inode.removed = true;
     forgetVerity(inode);
     this.byName.delete(inode.name);
     this.volumeDirty = true;
-  }
-
-  /** @internal Give back the space of an extent taken out of a map. */
-  releaseExtent(e: { state: string; devBlock: number; blocks: number }): void {
-    if (e.state === 'delalloc') this.alloc.allocator.unreserve(e.blocks);
-    else this.alloc.allocator.release(e.devBlock, e.blocks);
   }
 
   private lookup(name: string): Inode {
@@ -388,17 +403,9 @@ export class Volume {
    * committed and unwritten extents are converted only by successful
    * ioends), so what did reach the device becomes durable, and the first
    * error is reported after.
-   * @internal
    */
-  async syncLocked(): Promise<void> {
-    let firstError: unknown;
-    for (const inode of this.byName.values()) {
-      try {
-        await writebackInode(this, inode);
-      } catch (e) {
-        firstError ??= e;
-      }
-    }
+  private async syncLocked(): Promise<void> {
+    let firstError = await this.writebackAll();
     try {
       await this.commitLocked();
     } catch (e) {
@@ -407,16 +414,28 @@ export class Volume {
     if (firstError !== undefined) throw firstError;
   }
 
+  /** Write back every file, each even after another failed; resolves to the first error (undefined when none). */
+  private async writebackAll(): Promise<unknown> {
+    let firstError: unknown;
+    for (const inode of this.byName.values()) {
+      try {
+        await writebackInode(this.mp, inode);
+      } catch (e) {
+        firstError ??= e;
+      }
+    }
+    return firstError;
+  }
+
   /**
    * Flush the device, then commit the metadata (which flushes again). The
    * first flush orders the data before the metadata that points to it.
-   * @internal
    */
-  async commitLocked(): Promise<void> {
+  private async commitLocked(): Promise<void> {
     await this.device.flush().catch((e: unknown) => {
       throw isErrno(e, 'EIO') ? e : fail('EIO', 'device flush failed', e);
     });
-    const dirty = this.volumeDirty || [...this.byName.values()].some((i) => i.metaDirty) || this.alloc.allocator.pendingBlocks > 0;
+    const dirty = this.volumeDirty || [...this.byName.values()].some((i) => i.metaDirty) || this.mp.alloc.allocator.pendingBlocks > 0;
     if (!dirty) return;
     const meta: VolumeMeta = {
       blockSize: this.blockSize,
@@ -428,7 +447,7 @@ export class Volume {
     await this.store.commit(meta);
     for (const i of this.byName.values()) i.metaDirty = false;
     this.volumeDirty = false;
-    this.alloc.allocator.committed();
+    this.mp.alloc.allocator.committed();
   }
 
   /**
@@ -438,14 +457,7 @@ export class Volume {
    */
   dropCaches(): Promise<void> {
     return this.run(async () => {
-      let firstError: unknown;
-      for (const inode of this.byName.values()) {
-        try {
-          await writebackInode(this, inode);
-        } catch (e) {
-          firstError ??= e;
-        }
-      }
+      const firstError = await this.writebackAll();
       this.cache.dropClean();
       if (firstError !== undefined) throw firstError;
     });
@@ -453,7 +465,7 @@ export class Volume {
 
   /** Space accounting in blocks. */
   space(): VolumeSpace {
-    const a = this.alloc.allocator;
+    const a = this.mp.alloc.allocator;
     return {
       blockSize: this.blockSize,
       totalBlocks: this.meta.deviceBlocks - this.meta.dataStart,
@@ -478,7 +490,7 @@ export class Volume {
         throw e;
       } finally {
         this.closed = true;
-        if (this.device.holder === this) this.device.holder = undefined;
+        releaseDevice(this.device, this);
         for (const inode of this.byName.values()) {
           await inode.mapping.clear();
           // A sealed file's verifier holds WASM memory (its hasher's scratch).

@@ -28,7 +28,7 @@ import { fail, IomapVerityError, type ErrnoCode } from '../errors.js';
 import { finishDigest, TreeCollector, type FsverityDigestOptions, type FsverityDigestResult } from './digest.js';
 import { computeMerkleTreeParams, validateDigestParams, type VerityParams } from './params.js';
 import { feedLeavesFromPool } from './pool-feed.js';
-import { leafHashPool, startedLeafHashPool, POOL_CHUNK_BYTES, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool } from './pool.js';
+import { choosePool, POOL_CHUNK_BYTES, POOL_USE_BYTES, PoolShortReadError, type LeafHashPool, type PoolChoice } from './pool.js';
 import { loadWasm } from '../wasm/index.js';
 import { Sha256BlockHasher } from '../wasm/sha256.js';
 import { MerkleTreeBuilder, type MerkleBlockSink } from './tree.js';
@@ -58,28 +58,34 @@ export interface FsverityDigestFileOptions extends FsverityDigestOptions {
  * Files from this size up are hashed on the worker pool when it is running
  * (two 4 MiB jobs or more); smaller ones stay on this thread.
  */
-export const PARALLEL_THRESHOLD = 8 << 20;
+export const PARALLEL_THRESHOLD = POOL_USE_BYTES;
 
 /** Bytes read per I/O (rounded to whole blocks; at least one block). */
 const IO_SIZE = 4 << 20;
 
 const PASS_THROUGH: readonly string[] = ['ENOENT', 'EISDIR', 'ENOTDIR', 'ENAMETOOLONG', 'EPERM'];
 
-// The words of strerror(3), so messages read like fsverity-utils' own.
-const STRERROR: Record<string, string> = {
-  ENOENT: 'No such file or directory',
-  EACCES: 'Permission denied',
-  EPERM: 'Operation not permitted',
-  EISDIR: 'Is a directory',
-  ENOTDIR: 'Not a directory',
-  ENAMETOOLONG: 'File name too long',
-  EIO: 'Input/output error',
-};
+/**
+ * A system error while opening or reading the file: its errno code where
+ * ours has it (EACCES as EPERM, the rest EIO), a message of what was being
+ * done, then `: ` and the system's own message, and the system error as
+ * `cause` (a command line that wants strerror(3)'s words, as fsverity-utils
+ * prints them, puts them in place of the system's message).
+ */
+/** The file being digested and what each path of hashing needs of it. */
+interface OpenFile {
+  readonly builder: MerkleTreeBuilder;
+  readonly fd: number;
+  readonly size: number;
+  /** Names the file in messages. */
+  readonly path: string;
+  readonly opts: FsverityDigestFileOptions | undefined;
+}
 
 function ioError(e: unknown, what: string): Error {
   const code = (e as NodeJS.ErrnoException)?.code ?? '';
   const errno: ErrnoCode = code === 'EACCES' ? 'EPERM' : PASS_THROUGH.includes(code) ? (code as ErrnoCode) : 'EIO';
-  return fail(errno, `${what}: ${STRERROR[code] ?? (e as Error)?.message ?? String(e)}`, e);
+  return fail(errno, `${what}: ${(e as Error)?.message ?? String(e)}`, e);
 }
 
 /**
@@ -119,8 +125,10 @@ export async function fsverityDigestFile(path: string, opts?: FsverityDigestFile
       // everything for SHA-512 and huge blocks) goes through a JS buffer.
       let done = 0;
       const whole = Math.floor(size / bs) * bs;
-      if (usePool(params, size, opts)) done = await digestParallel(builder, fh.fd, size, path, opts);
-      if (done < whole && useInline(params)) done = await digestInline(builder, fh.fd, done, size, path, opts);
+      const choice = await choosePool(params, size, opts?.parallel === false ? false : undefined);
+      const file: OpenFile = { builder, fd: fh.fd, size, path, opts };
+      if (choice) done = await digestParallel(choice, file);
+      if (done < whole && useInline(params)) done = await digestInline(file, done);
       const ioSize = Math.max(bs, Math.floor(IO_SIZE / bs) * bs);
       // A file smaller than the I/O size is read in one piece of its own
       // size (the builder zero-pads the last block), so huge block sizes
@@ -155,17 +163,6 @@ export async function fsverityDigestFile(path: string, opts?: FsverityDigestFile
   }
 }
 
-function usePool(params: VerityParams, size: number, opts: FsverityDigestFileOptions | undefined): boolean {
-  const bs = params.blockSize;
-  return (
-    opts?.parallel !== false &&
-    size >= PARALLEL_THRESHOLD &&
-    params.algorithm.name === 'sha256' &&
-    bs >= POOL_MIN_BLOCK_SIZE &&
-    bs <= POOL_MAX_BLOCK_SIZE
-  );
-}
-
 // The one-thread path hashes in place up to this block size (4 blocks per
 // 4 MiB read keep the 4-lane kernel busy); larger blocks and SHA-512 take
 // the JS-buffer path below.
@@ -183,15 +180,7 @@ function useInline(params: VerityParams): boolean {
  * synchronous so that nothing can grow the memory under a read in flight;
  * returns the bytes covered (the final partial block is left to the caller).
  */
-async function digestInline(
-  builder: MerkleTreeBuilder,
-  fd: number,
-  from: number,
-  size: number,
-  path: string,
-  opts: FsverityDigestFileOptions | undefined,
-  stop?: () => boolean,
-): Promise<number> {
+async function digestInline({ builder, fd, size, path, opts }: OpenFile, from: number, stop?: () => boolean): Promise<number> {
   const { readSync } = await import('node:fs');
   const bs = builder.params.blockSize;
   const blocks = Math.floor(size / bs);
@@ -245,43 +234,18 @@ async function digestInline(
 }
 
 /**
- * Workers take about 45 ms to boot (measured: a Node worker's start-up),
- * which is the time to hash ~30 MiB on one core: a cold pool is started
- * only for files at least this large, and this thread hashes from the
- * start of the file until the workers are up.
+ * Hash the file's whole blocks in parallel on the chosen pool: a running
+ * pool takes the whole file; while a cold one boots, this thread hashes
+ * from the start of the file, and the workers take the rest once every
+ * one is up. Returns the bytes covered (whole blocks).
  */
-const POOL_START_THRESHOLD = 64 << 20;
-
-/**
- * Hash the file's whole blocks in parallel when the pool is (or is worth
- * getting) running: a started pool takes the whole file; a cold one is
- * started and this thread hashes until every worker has booted, then the
- * workers take the rest. Returns the bytes covered (whole blocks), 0 when
- * no pool is used.
- */
-async function digestParallel(
-  builder: MerkleTreeBuilder,
-  fd: number,
-  size: number,
-  path: string,
-  opts: FsverityDigestFileOptions | undefined,
-): Promise<number> {
-  let pool = startedLeafHashPool();
+async function digestParallel(choice: PoolChoice, file: OpenFile): Promise<number> {
   let done = 0;
-  if (!pool) {
-    if (size < POOL_START_THRESHOLD) return 0;
-    pool = await leafHashPool();
-    if (!pool) return 0;
-    let ready = false;
-    let failed = false;
-    pool.ready().then(
-      () => (ready = true),
-      () => (failed = true),
-    );
-    done = await digestInline(builder, fd, 0, size, path, opts, () => ready || failed);
-    if (failed || !ready) return done;
+  if (!choice.up()) {
+    done = await digestInline(file, 0, () => choice.up() || !choice.pool.usable);
+    if (!choice.up()) return done;
   }
-  return digestOnPool(pool, builder, fd, done, size, path, opts);
+  return digestOnPool(choice.pool, file, done);
 }
 
 /**
@@ -289,23 +253,14 @@ async function digestParallel(
  * worker pool, in order into `builder`; returns the bytes covered up to the
  * last whole block (the final partial block is left to the caller).
  */
-async function digestOnPool(
-  pool: LeafHashPool,
-  builder: MerkleTreeBuilder,
-  fd: number,
-  from: number,
-  size: number,
-  path: string,
-  opts: FsverityDigestFileOptions | undefined,
-): Promise<number> {
+async function digestOnPool(pool: LeafHashPool, { builder, fd, size, path, opts }: OpenFile, from: number): Promise<number> {
   const bs = builder.params.blockSize;
   const blocks = Math.floor(size / bs);
   try {
     await feedLeavesFromPool(pool, fd, from / bs, blocks, bs, builder.params.salt, builder, (done) => opts?.onProgress?.(done, size));
   } catch (e) {
+    if (e instanceof PoolShortReadError) throw fail('EIO', `'${path}' shrank while being read: ended at ${e.endedAt} of ${size} bytes`, e);
     if (!(e instanceof IomapVerityError)) throw e;
-    const short = /^the file ended at (\d+) bytes/.exec(e.message);
-    if (short) throw fail('EIO', `'${path}' shrank while being read: ended at ${short[1]} of ${size} bytes`, e);
     throw fail(e.code, `reading from '${path}': ${e.message}`, e);
   }
   return blocks * bs;

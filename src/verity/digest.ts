@@ -9,7 +9,8 @@ import { computeFileDigest, encodeDescriptor, formatDigest } from './descriptor.
 import type { HashAlgorithmName } from './hash-algs.js';
 import { computeMerkleTreeParams, validateDigestParams, type VerityParams, type VerityParamsOptions } from './params.js';
 import { MerkleTreeBuilder, type MerkleBlockSink, type MerkleTreeResult } from './tree.js';
-import { leafHashPool, startedLeafHashPool, POOL_CHUNK_BYTES, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool, type LeafRun } from './pool.js';
+import { choosePool, POOL_CHUNK_BYTES, type LeafHashPool } from './pool.js';
+import { feedLeafRun, JobWindow } from './pool-feed.js';
 
 /** Options of `fsverityDigest`: the parameters, and whether to return the tree. */
 export interface FsverityDigestOptions extends VerityParamsOptions {
@@ -56,8 +57,8 @@ export async function fsverityDigest(input: DigestInput, opts?: FsverityDigestOp
   const builder = await MerkleTreeBuilder.create(params, { sink: collector?.sink });
   let tree: MerkleTreeResult;
   try {
-    const pool = await digestPool(params, input, opts?.parallel);
-    if (pool) await feedBlocksPooled(builder, chunksOf(input), pool);
+    const choice = await choosePool(params, isUint8Array(input) ? input.length : undefined, opts?.parallel);
+    if (choice) await feedBlocksPooled(builder, chunksOf(input), choice.pool);
     else await feedBlocks(builder, chunksOf(input), (run) => builder.addBlocks(run));
     tree = await builder.finish();
   } finally {
@@ -127,21 +128,6 @@ export async function feedBlocks(
   }
 }
 
-/** Inputs from this size start the worker pool; from PARALLEL_BYTES they use one already running. */
-const POOL_START_BYTES = 64 << 20;
-const PARALLEL_BYTES = 8 << 20;
-
-/** The worker pool when this digest should use it (see FsverityDigestOptions.parallel). */
-async function digestPool(params: VerityParams, input: DigestInput, parallel: boolean | undefined): Promise<LeafHashPool | undefined> {
-  const bs = params.blockSize;
-  if (parallel === false || params.algorithm.name !== 'sha256' || bs < POOL_MIN_BLOCK_SIZE || bs > POOL_MAX_BLOCK_SIZE) return undefined;
-  if (parallel === true) return leafHashPool();
-  const size = isUint8Array(input) ? input.length : undefined;
-  const running = startedLeafHashPool();
-  if (running) return size === undefined || size >= PARALLEL_BYTES ? running : undefined;
-  return size !== undefined && size >= POOL_START_BYTES ? leafHashPool() : undefined;
-}
-
 /**
  * feedBlocks with the level-0 hashing on the pool: runs of whole blocks
  * are copied into job buffers of up to one pool job, kept in flight a few
@@ -154,29 +140,22 @@ async function feedBlocksPooled(
   pool: LeafHashPool,
 ): Promise<void> {
   const { blockSize: bs, salt } = builder.params;
-  const window = pool.threads * 2 + 1;
-  const inFlight: Promise<LeafRun>[] = [];
+  const window = new JobWindow(pool);
   let job: Uint8Array | undefined;
   let fill = 0;
-  const takeOne = async (): Promise<void> => {
-    const run = await inFlight.shift()!;
-    if (run.digests) await builder.addLeafDigests(run.digests, run.blocks);
-    else await builder.addZeroBlocks(run.blocks);
-  };
+  const takeOne = async (): Promise<void> => feedLeafRun(builder, await window.takeOldest()!);
   const send = async (): Promise<void> => {
     if (fill === 0) return;
     // The job's bytes are transferred: a buffer of exactly its size.
     const data = fill === job!.length ? job! : job!.slice(0, fill);
-    const p = pool.hashBytes(data, bs, salt);
-    p.catch(() => undefined); // awaited in order, or dropped after an earlier failure
-    inFlight.push(p);
+    window.start(0, pool.hashBytes(data, bs, salt));
     job = undefined;
     fill = 0;
-    while (inFlight.length >= window) await takeOne();
+    while (window.full) await takeOne();
   };
   const drain = async (): Promise<void> => {
     await send();
-    while (inFlight.length > 0) await takeOne();
+    while (window.length > 0) await takeOne();
   };
   try {
     await feedBlocks(
@@ -196,7 +175,7 @@ async function feedBlocksPooled(
     );
     await drain();
   } finally {
-    await Promise.allSettled(inFlight);
+    await window.settle();
   }
 }
 

@@ -12,6 +12,7 @@ import { MerkleTreeBuilder } from './tree.js';
 import { verityLayout, type VerityLayout } from './layout.js';
 import type { VerityOps } from './verity-ops.js';
 
+/** What `buildVerityMetadata` wrote: the descriptor, the root hash and where things went. */
 export interface BuiltVerityMetadata {
   /** The descriptor as hashed for the file digest (256 bytes, `sig_size` zero). */
   readonly descriptor: Uint8Array;

@@ -10,8 +10,8 @@
  *
  * Block hashing is behind `BlockHasher` so the backend is chosen in one
  * place: SHA-256 on our WASM kernel (4-lane SIMD), SHA-512 on hash-wasm
- * (allowed by issue 2 until a kernel of ours beats it). Both run in
- * browsers.
+ * (WebAssembly too, so no native code: SHA-256, fs-verity's default, is
+ * the algorithm worth a kernel of our own). Both run in browsers.
  */
 import type { IHasher } from 'hash-wasm';
 import { fail } from '../errors.js';

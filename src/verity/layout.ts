@@ -1,6 +1,6 @@
 /**
  * Where each piece of a file's verity metadata sits inside its metadata area
- * (DESIGN.md, "Where verity metadata lives"), relative to the area's start:
+ * (docs/DESIGN.md, "Where verity metadata lives"), relative to the area's start:
  *
  *   [0, treeSize)                 the Merkle tree, levels root first; blocks
  *                                 that are only an all-zero subtree's digest
@@ -17,11 +17,13 @@
 import { fail } from '../errors.js';
 import { DESCRIPTOR_SIZE } from './descriptor.js';
 
+/** Alignment of the descriptor inside the metadata area (see the sizing policy in docs/DESIGN.md). */
 export const VERITY_DESC_ALIGN = 65536;
 
 /** The largest built-in signature (the kernel's FS_VERITY_MAX_SIGNATURE_SIZE: a 16 KiB descriptor less its fixed part). */
 export const MAX_SIGNATURE_SIZE = 16384 - DESCRIPTOR_SIZE;
 
+/** Offsets of the pieces of a metadata area, relative to its start. */
 export interface VerityLayout {
   readonly treeSize: number;
   readonly descOffset: number;

@@ -43,6 +43,7 @@ export const MAX_SALT_SIZE = 32;
 export const MAX_DIGEST_BLOCK_SIZE = 2 ** 30;
 /** The kernel's smallest and (with 64 KiB pages) largest Merkle block size. */
 export const MIN_SEAL_BLOCK_SIZE = 1024;
+/** Largest Merkle block size for sealing (the kernel with 64 KiB pages). */
 export const MAX_SEAL_BLOCK_SIZE = 65536;
 
 function isPowerOfTwo(n: number): boolean {

@@ -1,10 +1,14 @@
 /**
- * Feeding a Merkle tree builder from the leaf-hashing pool: the whole
- * blocks of a file are cut into pool-sized jobs, kept in flight a few per
- * worker, and their digests are handed to the builder strictly in file
- * order. A job whose blocks were all zero becomes a run of zero blocks, so
- * the builder collapses it to precomputed digests at every level above
- * instead of hashing anything.
+ * The one scheduler of pool jobs: jobs are started ahead of the thread
+ * that consumes them, a few per worker, and consumed strictly in the order
+ * they were started, so a Merkle tree builder gets its level-0 digests in
+ * file order. Every user (fsverityDigest of bytes in memory,
+ * fsverityDigestFile, sealing on a FileDevice) keeps its own idea of what
+ * a job is and goes through `JobWindow` for the rest.
+ *
+ * A job whose blocks were all zero becomes a run of zero blocks
+ * (`feedLeafRun`), so the builder collapses it to precomputed digests at
+ * every level above instead of hashing anything.
  */
 import type { LeafHashPool, LeafRun } from './pool.js';
 import { POOL_CHUNK_BYTES } from './pool.js';
@@ -17,13 +21,71 @@ export interface LeafDigestSink {
   addZeroBlocks(count: number): Promise<void>;
 }
 
+/** Hand one job's answer to `sink`: its digests, or a run of zero blocks when every block was zero. */
+export function feedLeafRun(sink: LeafDigestSink, run: LeafRun): Promise<void> {
+  return run.digests ? sink.addLeafDigests(run.digests, run.blocks) : sink.addZeroBlocks(run.blocks);
+}
+
+/**
+ * Pool jobs in flight, oldest first, each under the key its starter gave it
+ * (a step number, a block number). At most `size` are out: enough that
+ * every worker has its next job queued while the consuming thread is busy
+ * with the levels above. A job that fails is rejected in its turn; one
+ * never taken (after an earlier failure) is not an unhandled rejection.
+ */
+export class JobWindow<K = number> {
+  readonly size: number;
+  private readonly jobs: { key: K; job: Promise<LeafRun> }[] = [];
+
+  constructor(pool: LeafHashPool) {
+    this.size = pool.threads * 2 + 1;
+  }
+
+  /** Jobs out. */
+  get length(): number {
+    return this.jobs.length;
+  }
+
+  /** True when no more jobs should be started until one is taken. */
+  get full(): boolean {
+    return this.jobs.length >= this.size;
+  }
+
+  /** Add a started job; keys must come in the order the jobs will be taken. */
+  start(key: K, job: Promise<LeafRun>): void {
+    job.catch(() => undefined);
+    this.jobs.push({ key, job });
+  }
+
+  /** The oldest job, when it is the one for `key` (else undefined: that key has no job). */
+  take(key: K): Promise<LeafRun> | undefined {
+    if (this.jobs.length === 0 || this.jobs[0]!.key !== key) return undefined;
+    return this.jobs.shift()!.job;
+  }
+
+  /** The oldest job, if any. */
+  takeOldest(): Promise<LeafRun> | undefined {
+    return this.jobs.shift()?.job;
+  }
+
+  /**
+   * Wait for every job still out, ignoring their results: on failure the
+   * jobs still out may read a file or the caller's device, which must not
+   * be closed (and its descriptor number reused) under them.
+   */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.jobs.map((j) => j.job));
+    this.jobs.length = 0;
+  }
+}
+
 /**
  * Hash whole blocks `first` to `end` (exclusive) of `blockSize` bytes of
  * the open file `fd` on `pool`'s workers, and feed their digests to `sink`
  * in order. `onProgress` gets the bytes of the file fed so far (counted
- * from its start) after each job. Rejects with the first job's error (EIO
- * when the file shrank) once the jobs still out have finished; their
- * results are dropped.
+ * from its start) after each job. Rejects with the first job's error
+ * (`PoolShortReadError`, an EIO, when the file shrank) once the jobs still
+ * out have finished; their results are dropped.
  */
 export async function feedLeavesFromPool(
   pool: LeafHashPool,
@@ -36,33 +98,26 @@ export async function feedLeavesFromPool(
   onProgress?: (bytesDone: number) => void,
 ): Promise<void> {
   const per = POOL_CHUNK_BYTES / blockSize;
-  // Enough jobs in flight that every worker has its next one queued while
-  // the main thread is busy with the upper levels.
-  const window = pool.threads * 2 + 1;
-  const inFlight: Promise<LeafRun>[] = [];
+  const window = new JobWindow(pool);
   let next = first;
-  const submit = (): void => {
-    const n = Math.min(per, end - next);
-    const p = pool.hashFileBlocks(fd, next * blockSize, n, blockSize, salt);
-    // A job that fails after an earlier one already failed is never awaited.
-    p.catch(() => undefined);
-    inFlight.push(p);
-    next += n;
+  const fill = (): void => {
+    for (; next < end && !window.full; ) {
+      const n = Math.min(per, end - next);
+      window.start(next, pool.hashFileBlocks(fd, next * blockSize, n, blockSize, salt));
+      next += n;
+    }
   };
   let fed = first;
-  while (next < end && inFlight.length < window) submit();
+  fill();
   try {
-    while (inFlight.length > 0) {
-      const run = await inFlight.shift()!;
-      if (next < end) submit();
-      if (run.digests) await sink.addLeafDigests(run.digests, run.blocks);
-      else await sink.addZeroBlocks(run.blocks);
+    for (let job = window.takeOldest(); job; job = window.takeOldest()) {
+      const run = await job;
+      fill();
+      await feedLeafRun(sink, run);
       fed += run.blocks;
       onProgress?.(fed * blockSize);
     }
   } finally {
-    // On failure, jobs still out read `fd`: let them finish before the
-    // caller closes it (its number could be reused for another file).
-    await Promise.allSettled(inFlight);
+    await window.settle();
   }
 }

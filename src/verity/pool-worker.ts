@@ -22,7 +22,8 @@
  * Messages in:  Node: { id, fd, pos, blocks, blockSize, salt } or { id, data, blocks, blockSize, salt }
  *               Web:  { init: { module, chunkBytes, minBlockSize } } once, then { id, data, blocks, blockSize, salt }
  * Messages out: { id: 0, ready: true } once, at start; then per job
- * { id, zeros, digests? } or { id, error: { code, message } }
+ * { id, zeros, digests? } or { id, error: { code, message, endedAt? } }
+ * (`endedAt` with code ESHORT: where the file ended, as a number)
  */
 import { WASM_GLUE_SOURCE } from '../wasm/glue.generated.js';
 
@@ -70,7 +71,9 @@ function fromBytes(job) {
 }
 
 function failure(job, e) {
-  return { id: job.id, error: { code: (e && e.code) || 'EIO', message: String((e && e.message) || e) } };
+  const error = { code: (e && e.code) || 'EIO', message: String((e && e.message) || e) };
+  if (e && typeof e.endedAt === 'number') error.endedAt = e.endedAt;
+  return { id: job.id, error };
 }
 `;
 
@@ -87,7 +90,7 @@ function fromFile(job) {
     while (got < view.length) {
       const n = readSync(job.fd, view, got, view.length - got, job.pos + got);
       if (n === 0) {
-        throw Object.assign(new Error('the file ended at ' + (job.pos + got) + ' bytes while being read'), { code: 'ESHORT' });
+        throw Object.assign(new Error('the file ended at ' + (job.pos + got) + ' bytes while being read'), { code: 'ESHORT', endedAt: job.pos + got });
       }
       got += n;
     }

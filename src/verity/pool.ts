@@ -20,7 +20,7 @@
  * open only while jobs are outstanding (they are unref'd when idle), so a
  * CLI exits as soon as its work is done.
  */
-import { fail, type ErrnoCode } from '../errors.js';
+import { fail, IomapVerityError, type ErrnoCode } from '../errors.js';
 import { wasmModule } from '../wasm/index.js';
 import { POOL_WORKER_SOURCE, WEB_POOL_WORKER_SOURCE } from './pool-worker.js';
 
@@ -28,6 +28,7 @@ import { POOL_WORKER_SOURCE, WEB_POOL_WORKER_SOURCE } from './pool-worker.js';
 export const POOL_CHUNK_BYTES = 4 << 20;
 /** Block sizes the pool hashes (sha256 only): the kernel's sealable range. */
 export const POOL_MIN_BLOCK_SIZE = 1024;
+/** Largest block size the pool hashes. */
 export const POOL_MAX_BLOCK_SIZE = 65536;
 /** Jobs posted to one worker ahead of its answers, so it never waits for the main thread. */
 const DEPTH = 2;
@@ -77,12 +78,29 @@ interface Slot {
   inFlight: number;
 }
 
+/** What a worker answers (see pool-worker.ts): one shape, no text to parse. */
 interface Reply {
   id: number;
   ready?: boolean;
   zeros?: number;
   digests?: Uint8Array;
-  error?: { code: string; message: string };
+  /** `endedAt`: for code ESHORT, the byte of the file where it ended. */
+  error?: { code: string; message: string; endedAt?: number };
+}
+
+/**
+ * A `hashFileBlocks` job found the file shorter than its range (it shrank
+ * while being read): EIO, with the byte where it ended, so the caller can
+ * say so in its own words.
+ */
+export class PoolShortReadError extends IomapVerityError {
+  constructor(
+    /** Byte offset of the file where it ended. */
+    readonly endedAt: number,
+    message: string,
+  ) {
+    super('EIO', message);
+  }
 }
 
 const KNOWN_CODES: readonly string[] = ['EINVAL', 'EIO', 'EBADF', 'EISDIR', 'EACCES'];
@@ -260,8 +278,10 @@ export class LeafHashPool {
     this.waiters.delete(m.id);
     slot.inFlight--;
     this.done++;
-    if (m.error) {
-      const code = m.error.code === 'ESHORT' ? 'EIO' : KNOWN_CODES.includes(m.error.code) ? m.error.code : 'EIO';
+    if (m.error?.code === 'ESHORT' && typeof m.error.endedAt === 'number') {
+      w.reject(new PoolShortReadError(m.error.endedAt, m.error.message));
+    } else if (m.error) {
+      const code = KNOWN_CODES.includes(m.error.code) ? m.error.code : 'EIO';
       w.reject(fail((code === 'EACCES' ? 'EPERM' : code) as ErrnoCode, m.error.message));
     } else {
       w.resolve({ blocks: w.blocks, zeros: m.zeros ?? 0, digests: m.digests });
@@ -345,6 +365,55 @@ function webWorkers(pool: LeafHashPool, module: WebAssembly.Module): Spawn {
       terminate: () => worker.terminate(),
     };
   };
+}
+
+/**
+ * The pool policy, in one place. A cold pool is started only for inputs of
+ * at least POOL_START_BYTES: workers take about 45 ms to boot (measured: a
+ * Node worker's start-up), the time to hash ~30 MiB on one core. A running
+ * pool takes inputs from POOL_USE_BYTES (two jobs or more); smaller ones
+ * stay on the calling thread.
+ */
+export const POOL_START_BYTES = 64 << 20;
+/** A running pool takes inputs from this size (see above). */
+export const POOL_USE_BYTES = 8 << 20;
+
+/** A pool chosen for one input, and whether its workers are up yet (at once for a pool that was running). */
+export interface PoolChoice {
+  readonly pool: LeafHashPool;
+  /** True once every worker booted; until then a caller with work of its own may hash on its thread. */
+  up(): boolean;
+}
+
+/** True when the pool hashes for `params`: SHA-256 at a block size from 1 KiB to 64 KiB. */
+export function poolTakes(params: { algorithm: { name: string }; blockSize: number }): boolean {
+  const bs = params.blockSize;
+  return params.algorithm.name === 'sha256' && bs >= POOL_MIN_BLOCK_SIZE && bs <= POOL_MAX_BLOCK_SIZE;
+}
+
+/**
+ * Whether to hash an input of `bytes` bytes (undefined: a stream of unknown
+ * length) on the pool, and which: `parallel` false never, true always
+ * (starting the pool), undefined by the sizes above. Undefined when the pool
+ * does not take `params`, is off (`IOMAP_VERITY_THREADS`, one core) or
+ * cannot start here. Never rejects for lack of workers.
+ */
+export async function choosePool(
+  params: { algorithm: { name: string }; blockSize: number },
+  bytes: number | undefined,
+  parallel?: boolean,
+): Promise<PoolChoice | undefined> {
+  if (parallel === false || !poolTakes(params)) return undefined;
+  const running = startedLeafHashPool();
+  let pool: LeafHashPool | undefined;
+  if (parallel === true) pool = running ?? (await leafHashPool());
+  else if (running) pool = bytes === undefined || bytes >= POOL_USE_BYTES ? running : undefined;
+  else pool = bytes !== undefined && bytes >= POOL_START_BYTES ? await leafHashPool() : undefined;
+  if (!pool) return undefined;
+  if (pool === running) return { pool, up: () => true };
+  let up = false;
+  pool.ready().then(() => (up = true), () => undefined);
+  return { pool, up: () => up };
 }
 
 let shared: Promise<LeafHashPool | undefined> | undefined;

@@ -37,6 +37,15 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * Verifies a sealed file's data against its Merkle tree (see the module
+ * comment). Made by `MerkleVerifier.create` from a validated descriptor and
+ * the filesystem's `VerityOps`. `verifyData` and `verifyDataAt` resolve when
+ * every Merkle block given matches and reject with EIO naming the block and
+ * level when one does not (or when reading a tree block fails); `readTree`
+ * gives the stored tree's bytes with unstored blocks filled in. Holds WASM
+ * memory until `dispose`.
+ */
 export class MerkleVerifier {
   readonly tree: MerkleTreeParams;
   /** Per level: the digest an all-zero subtree has at that level's entries. */

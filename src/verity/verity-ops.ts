@@ -8,7 +8,8 @@
  * maxFolioSize)` in the page cache, translating between the two in its iomap
  * ops). The library never learns where that is.
  *
- * Calls are made by `buildVerityMetadata` while sealing (writes) and by
+ * Calls are made by `buildVerityMetadata` while sealing (writes), by
+ * `openVerity` when a sealed file is first used (the descriptor), and by
  * `MerkleVerifier` while verifying reads and reading metadata back (reads),
  * with whatever lock the filesystem holds around those calls.
  */
@@ -24,4 +25,16 @@ export interface VerityOps {
    * zeros. Errors surface as EIO.
    */
   readMetadata(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * The stored descriptor of a sealed file, as `get_verity_descriptor`
+   * gives it to the kernel: the 256-byte descriptor followed by its
+   * built-in signature when it has one (`sig_size` bytes, so a descriptor
+   * with a signature is longer than 256 bytes and its `sig_size` field says
+   * by how much). The filesystem finds it wherever it stored it; the
+   * library checks what it returns (`validateDescriptor` in `openVerity`),
+   * so a damaged store may return any bytes. ERANGE when the filesystem's
+   * own record of where the descriptor is cannot be right; EIO when reading
+   * it fails.
+   */
+  getDescriptor(): Promise<Uint8Array>;
 }

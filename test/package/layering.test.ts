@@ -1,4 +1,4 @@
-// DESIGN.md's layering, checked: a folder imports only the folders above it
+// The floors of docs/DESIGN.md, checked: a folder imports only the folders above it
 // in the table, and the command line only the public API.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -36,7 +36,7 @@ function importTargets(file: string): string[] {
   });
 }
 
-describe('layering (DESIGN.md)', () => {
+describe('layering (docs/DESIGN.md)', () => {
   for (const [layer, allowed] of Object.entries(ALLOWED)) {
     it(`src/${layer} imports only ${allowed.join(', ')}`, () => {
       const bad: string[] = [];
@@ -46,6 +46,45 @@ describe('layering (DESIGN.md)', () => {
       expect(bad).toEqual([]);
     });
   }
+
+  it('no circle of imports (values or types) between files of src/fs', () => {
+    const dir = join(SRC, 'fs');
+    const graph = new Map<string, string[]>();
+    for (const f of walk(dir)) {
+      const text = readFileSync(f, 'utf8');
+      const specs = [...text.matchAll(/(?:import|export)[^'"]*?from\s*['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g)].map((m) => m[1] ?? m[2]);
+      const inFs = specs.map((s) => resolve(dirname(f), s!).replace(/\.js$/, '.ts')).filter((t) => dirname(t) === dir);
+      graph.set(f, inFs);
+    }
+    const circles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (f: string, path: string[]): void => {
+      if (state.get(f) === 'done') return;
+      if (state.get(f) === 'open') {
+        circles.push([...path.slice(path.indexOf(f)), f].map((p) => relative(SRC, p)).join(' -> '));
+        return;
+      }
+      state.set(f, 'open');
+      for (const t of graph.get(f) ?? []) visit(t, [...path, f]);
+      state.set(f, 'done');
+    };
+    for (const f of graph.keys()) visit(f, []);
+    expect(circles).toEqual([]);
+  });
+
+  it('the published .d.ts files (dist/src, after npm run build) have no @internal member', () => {
+    const dist = resolve(__dirname, '../../dist/src');
+    expect(statSync(dist).isDirectory()).toBe(true);
+    const files = (function all(d: string): string[] {
+      return readdirSync(d).flatMap((n) => {
+        const p = join(d, n);
+        return statSync(p).isDirectory() ? all(p) : p.endsWith('.d.ts') ? [p] : [];
+      });
+    })(dist);
+    expect(files.length).toBeGreaterThan(0);
+    const bad = files.filter((f) => readFileSync(f, 'utf8').includes('@internal')).map((f) => relative(dist, f));
+    expect(bad).toEqual([]);
+  });
 
   it('assembly/ imports nothing outside itself', () => {
     const dir = resolve(__dirname, '../../assembly');

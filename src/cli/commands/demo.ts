@@ -138,6 +138,7 @@ async function run(_args: string[], io: CliIo): Promise<number> {
   }
 }
 
+/** `iomap-verity demo`: the main job (`npm start`) on a built-in example. */
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'seal a file on a volume image, read it back verified, then show a damaged read refused',

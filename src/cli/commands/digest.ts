@@ -15,7 +15,7 @@ import {
   type FsverityDigestResult,
   type HashAlgorithm,
 } from '../../index.js';
-import { EXIT_FAILURE, strerror, UsageError, type CliIo, type Command } from '../command.js';
+import { errorMessage, EXIT_FAILURE, strerror, UsageError, type CliIo, type Command } from '../command.js';
 import { getoptLong, parseUnsignedLong } from '../getopt.js';
 import { createProgress, type Progress } from '../progress.js';
 
@@ -200,7 +200,7 @@ export function reportDigestFailure(e: unknown, io: CliIo): number {
   }
   if (!isErrno(e)) throw e;
   const failedToCompute = e.code === 'EINVAL' ? '\nERROR: failed to compute digest' : '';
-  io.stderr.write(`ERROR: ${e.message}${failedToCompute}\n`);
+  io.stderr.write(`ERROR: ${errorMessage(e)}${failedToCompute}\n`);
   return EXIT_FAILURE;
 }
 
@@ -229,6 +229,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
   }
 }
 
+/** `iomap-verity digest`: `fsverity digest`'s command line, output and exit statuses. */
 export const digestCommand: Command = {
   name: 'digest',
   summary: 'compute the fs-verity digest of files, as `fsverity digest` does',

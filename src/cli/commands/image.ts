@@ -90,6 +90,7 @@ function command(name: string, summary: string, usage: string, run: Command['run
   return { name, summary, usage: `Usage:\n    iomap-verity ${usage}\n`, run };
 }
 
+/** `mkfs IMG`: make a new volume image file. */
 export const mkfsCommand = command('mkfs', 'make a new volume image file', 'mkfs IMG [--size=64M] [--block-size=4096]', async (args, io) => {
   const { opts, operands } = parse('mkfs', args, [{ name: 'size', hasArg: true }, { name: 'block-size', hasArg: true }], [1, 1]);
   const size = parseSize(opts.get('size') ?? '64M', 'size');
@@ -110,6 +111,7 @@ export const mkfsCommand = command('mkfs', 'make a new volume image file', 'mkfs
   });
 });
 
+/** `put IMG NAME SRC`: copy a file into an image. */
 export const putCommand = command('put', 'copy a file into an image', 'put IMG NAME SRC', async (args, io) => {
   const { operands } = parse('put', args, [], [3, 3]);
   const [img, name, src] = operands as [string, string, string];
@@ -146,6 +148,7 @@ async function readAll(f: File, io: CliIo, label: string, sink: (b: Uint8Array) 
   bar?.done();
 }
 
+/** `get IMG NAME [DST]`: copy a file out of an image, verified if sealed. */
 export const getCommand = command('get', 'copy a file out of an image (verified if sealed)', 'get IMG NAME [DST]', async (args, io) => {
   const { operands } = parse('get', args, [], [2, 3]);
   const [img, name, dst] = operands as [string, string, string | undefined];
@@ -163,6 +166,7 @@ export const getCommand = command('get', 'copy a file out of an image (verified 
   );
 });
 
+/** `ls IMG`: list the files of an image. */
 export const lsCommand = command('ls', 'list the files of an image', 'ls IMG', async (args, io) => {
   const { operands } = parse('ls', args, [], [1, 1]);
   return guarded(io, () =>
@@ -175,11 +179,13 @@ export const lsCommand = command('ls', 'list the files of an image', 'ls IMG', a
   );
 });
 
+/** `rm IMG NAME`: remove a file from an image. */
 export const rmCommand = command('rm', 'remove a file from an image', 'rm IMG NAME', async (args, io) => {
   const { operands } = parse('rm', args, [], [2, 2]);
   return guarded(io, () => withVolume(operands[0]!, (vol) => vol.remove(operands[1]!)));
 });
 
+/** `enable IMG NAME`: seal a file of an image with fs-verity. */
 export const enableCommand = command(
   'enable',
   'seal a file of an image with fs-verity',
@@ -209,6 +215,7 @@ export const enableCommand = command(
   },
 );
 
+/** `measure IMG NAME`: print a sealed file's fs-verity digest. */
 export const measureCommand = command('measure', "print a sealed file's fs-verity digest, like `fsverity measure`", 'measure IMG NAME', async (args, io) => {
   const { operands } = parse('measure', args, [], [2, 2]);
   return guarded(io, () =>
@@ -219,6 +226,7 @@ export const measureCommand = command('measure', "print a sealed file's fs-verit
   );
 });
 
+/** `dump IMG NAME --type=...`: write a sealed file's fs-verity metadata to stdout. */
 export const dumpCommand = command(
   'dump',
   'write fs-verity metadata to stdout, like `fsverity dump_metadata`',

@@ -5,6 +5,7 @@
  */
 import type { Command } from '../command.js';
 
+/** Every subcommand by name, loaded on first use. */
 export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   digest: async () => (await import('./digest.js')).digestCommand,
   demo: async () => (await import('./demo.js')).demoCommand,
