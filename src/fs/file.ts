@@ -139,6 +139,35 @@ export class File {
   }
 
   /**
+   * A web `ReadableStream` of the bytes [start, end) (`end` exclusive,
+   * default the size at each step), read a chunk at a time through
+   * `readInto`: a sealed file's bytes are verified before they are
+   * enqueued, and the stream errors with the read's error (EIO naming the
+   * block) without handing out that chunk. For a Node `Readable`, pass it
+   * to `toNodeReadable`.
+   */
+  stream(opts: { start?: number; end?: number; chunkSize?: number } = {}): ReadableStream<Uint8Array> {
+    const r = checkRange(opts.start ?? 0, 0);
+    const end = opts.end === undefined ? Infinity : checkRange(opts.end, 0).pos;
+    const step = Math.max(4096, Math.floor(opts.chunkSize ?? 1 << 20));
+    let pos = r.pos;
+    return new ReadableStream<Uint8Array>(
+      {
+        pull: async (ctl) => {
+          const n = Math.min(step, end - pos, Math.max(0, this.inode.size - pos));
+          if (!(n > 0)) return ctl.close();
+          const buf = new Uint8Array(n);
+          const got = await this.readInto(pos, buf);
+          if (got === 0) return ctl.close();
+          pos += got;
+          ctl.enqueue(got === n ? buf : buf.subarray(0, got));
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  /**
    * Write `data` at `pos`, extending the file when it reaches past EOF.
    * ENOSPC (before anything changes) when the blocks it needs cannot be
    * reserved; EPERM on a sealed file.

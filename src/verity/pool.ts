@@ -50,6 +50,8 @@ interface Job {
   blocks: number;
   blockSize: number;
   salt: Uint8Array;
+  /** dm-verity's framing (format 0 or 1) instead of fs-verity's. */
+  dmFormat?: 0 | 1;
   /** Either a range of an open file (Node only)... */
   fd?: number;
   pos?: number;
@@ -189,12 +191,13 @@ export class LeafHashPool {
 
   /**
    * Read `blocks` whole blocks of `blockSize` bytes at byte `pos` of the
-   * open file `fd` and hash them under `salt` (SHA-256, fs-verity style).
+   * open file `fd` and hash them under `salt` (SHA-256, fs-verity style, or
+   * dm-verity's with `dmFormat` 0 or 1).
    * At most `POOL_CHUNK_BYTES` per job; block size within the pooled range.
    * EIO when the file ends early (it shrank) or a worker fails.
    */
-  hashFileBlocks(fd: number, pos: number, blocks: number, blockSize: number, salt: Uint8Array): Promise<LeafRun> {
-    return this.submit({ fd, pos }, [], blocks, blockSize, salt);
+  hashFileBlocks(fd: number, pos: number, blocks: number, blockSize: number, salt: Uint8Array, dmFormat?: 0 | 1): Promise<LeafRun> {
+    return this.submit({ fd, pos, dmFormat }, [], blocks, blockSize, salt);
   }
 
   /**
@@ -210,7 +213,7 @@ export class LeafHashPool {
     return this.submit({ data: data.buffer }, [data.buffer], data.length / blockSize, blockSize, salt);
   }
 
-  private submit(source: Pick<Job, 'fd' | 'pos' | 'data'>, transfer: ArrayBuffer[], blocks: number, blockSize: number, salt: Uint8Array): Promise<LeafRun> {
+  private submit(source: Pick<Job, 'fd' | 'pos' | 'data' | 'dmFormat'>, transfer: ArrayBuffer[], blocks: number, blockSize: number, salt: Uint8Array): Promise<LeafRun> {
     if (this.broken) return Promise.reject(this.broken);
     if (this.closed) return Promise.reject(fail('EBADF', 'the leaf-hashing pool is closed'));
     if (blockSize < POOL_MIN_BLOCK_SIZE || blockSize > POOL_MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {

@@ -95,6 +95,19 @@ export interface WasmFunctions {
   sha256_final(st: number, tail: number, tailLen: number, totalLo: number, totalHi: number, out: number): number;
   /** SHA-256 of `len` bytes at `src` to `out`. */
   sha256(src: number, len: number, out: number): void;
+
+  // -- assembly/dmverity.ts: dm-verity block hashing, the salt unpadded before (format 1) or after (format 0)
+
+  /** Bytes of a dm-verity hashing context. */
+  dmv_ctx_size(): number;
+  /** 0, or -1 when saltLen > 256, blockSize is not a non-zero multiple of 64, or format > 1. */
+  dmv_ctx_init(ctx: number, salt: number, saltLen: number, blockSize: number, format: number): number;
+  /** Address of the zero-block digest; `zeros` points at one zero block on the first call. */
+  dmv_ctx_zero_digest(ctx: number, zeros: number): number;
+  /** Digests `stride` bytes apart (one-buffer kernel); returns how many blocks were all zero when `skipZero` is 1. */
+  dmv_blocks(ctx: number, src: number, count: number, dst: number, stride: number, skipZero: number): number;
+  /** As dmv_blocks, four blocks at a time through the 4-lane kernel. */
+  dmv_blocks4(ctx: number, src: number, count: number, dst: number, stride: number, skipZero: number): number;
 }
 
 /** Everything the module exports: its functions, its memory and the arena's constants. */
@@ -146,6 +159,11 @@ export const WASM_FUNCTION_ARITY: { readonly [K in keyof WasmFunctions]: Paramet
   sha256_update: 3,
   sha256_final: 6,
   sha256: 3,
+  dmv_ctx_size: 0,
+  dmv_ctx_init: 5,
+  dmv_ctx_zero_digest: 2,
+  dmv_blocks: 6,
+  dmv_blocks4: 6,
 };
 
 /** The non-function exports and their kinds. */

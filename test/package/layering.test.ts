@@ -10,7 +10,9 @@ const ALLOWED: Record<string, string[]> = {
   wasm: ['wasm', 'errors.ts'],
   device: ['device', 'wasm', 'errors.ts'],
   pagecache: ['pagecache', 'wasm', 'errors.ts'],
-  verity: ['verity', 'wasm', 'errors.ts'],
+  source: ['source', 'errors.ts'],
+  verity: ['verity', 'wasm', 'source', 'errors.ts'],
+  dmverity: ['dmverity', 'verity', 'wasm', 'errors.ts'],
   iomap: ['iomap', 'wasm', 'device', 'pagecache', 'errors.ts'],
   fs: ['fs', 'iomap', 'verity', 'pagecache', 'device', 'wasm', 'errors.ts'],
   mount: ['mount', 'index.ts'],
@@ -83,6 +85,16 @@ describe('layering (docs/DESIGN.md)', () => {
     })(dist);
     expect(files.length).toBeGreaterThan(0);
     const bad = files.filter((f) => readFileSync(f, 'utf8').includes('@internal')).map((f) => relative(dist, f));
+    expect(bad).toEqual([]);
+  });
+
+  it('src/dmverity takes from src/verity only the hash algorithms and the worker pool', () => {
+    const bad = walk(join(SRC, 'dmverity')).flatMap((f) =>
+      [...readFileSync(f, 'utf8').matchAll(/from\s*['"](\.\.\/verity\/[^'"]+)['"]/g)]
+        .map((m) => m[1]!)
+        .filter((s) => !/^\.\.\/verity\/(hash-algs|pool|pool-feed|pool-worker)\.js$/.test(s))
+        .map((s) => `${relative(SRC, f)} -> ${s}`),
+    );
     expect(bad).toEqual([]);
   });
 
