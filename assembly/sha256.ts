@@ -458,6 +458,11 @@ export function sha256_ctx_size(): u32 {
   return CTX_SIZE;
 }
 
+/** Bytes of a streaming SHA-256 state (sha256_init, sha256_update, sha256_block_begin). */
+export function sha256_state_size(): u32 {
+  return 32;
+}
+
 /**
  * Set up the context at `ctx` for hashing blocks of `blockSize` bytes under
  * the salt at `salt` (`saltLen` bytes). A non-empty salt is zero-padded to 64

@@ -1,8 +1,11 @@
 // Embeds build/release.wasm into src/wasm/module.generated.ts as base64, so
 // the package loads its module in Node and in browsers without `fs` or a
-// bundler plugin (the way hash-wasm ships its binaries).
+// bundler plugin (the way hash-wasm ships its binaries); then bundles the
+// glue for worker threads into src/wasm/glue.generated.ts, so the workers
+// run the same glue as the main thread.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { bundleWorkerGlue, glueModule } from './bundle-glue.mjs';
 
 const wasm = readFileSync(new URL('../build/release.wasm', import.meta.url));
 const sha = createHash('sha256').update(wasm).digest('hex');
@@ -12,3 +15,4 @@ export const WASM_BASE64 =
   '${wasm.toString('base64')}';
 `;
 writeFileSync(new URL('../src/wasm/module.generated.ts', import.meta.url), out);
+writeFileSync(new URL('../src/wasm/glue.generated.ts', import.meta.url), glueModule(await bundleWorkerGlue()));

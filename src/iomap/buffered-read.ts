@@ -2,13 +2,13 @@
  * Buffered read (the read half of the kernel's fs/iomap/buffered-io.c and
  * mm/readahead.c): fill a folio's blocks from the device or with zeros as
  * the mappings say, verify them through the filesystem's hook, then mark
- * them up to date; readahead with a window that grows while reads stay
- * sequential; and the read entry point that copies cached bytes out.
+ * them up to date; readahead in the windows src/pagecache/readahead.ts
+ * chooses; and the read entry point that copies cached bytes out.
  */
 import { fail, isErrno } from '../errors.js';
 import type { Folio } from '../pagecache/index.js';
-import { PAGE_SIZE } from '../pagecache/index.js';
-import type { FolioExports } from '../wasm/folio.js';
+import { ondemandReadahead, PAGE_SIZE, readaheadMarkerHit, readaheadOrder } from '../pagecache/index.js';
+import { blocksToRead } from '../wasm/folio.js';
 import { iomapIterate, iomapLength, type IomapIterState } from './iter.js';
 import { traceRange } from './trace.js';
 import {
@@ -20,6 +20,7 @@ import {
   type IomapVerifyHook,
 } from './types.js';
 
+/** Options of the buffered read entry points. */
 export interface IomapReadOptions {
   /** Called on each newly filled range before it is marked up to date (fs-verity). */
   verify?: IomapVerifyHook;
@@ -36,8 +37,9 @@ export interface IomapReadOptions {
   into?: Uint8Array;
 }
 
-function fx(inode: IomapInode): FolioExports {
-  return inode.mapping.cache.fx;
+/** The zeroing rule for `nb` blocks from `pos` under `src` (see blocksToRead). */
+function blocksToReadAt(inode: IomapInode, pos: number, nb: number, src: { type: number; flags: number }): number {
+  return blocksToRead(inode.mapping.cache.wasm, pos, inode.mapping.blockSize, nb, src.type, src.flags, inode.size);
 }
 
 /** Wrap whatever a device or hook threw into EIO naming where it happened. */
@@ -68,7 +70,7 @@ export async function fillFolioBlocks(
   const first = off >> shift;
   const nb = Math.ceil(plen / bs);
   const src = iter.srcmap;
-  const toRead = fx(inode).blocks_to_read(iter.pos, bs, nb, src.type, src.flags, inode.size);
+  const toRead = blocksToReadAt(inode, iter.pos, nb, src);
   let b = 0;
   while (b < nb) {
     const s = folio.nextBlock(first + b, first + nb, false) - first;
@@ -84,7 +86,7 @@ export async function fillFolioBlocks(
       const flen = (pe - ps) << shift;
       const fpos = folio.pos + foff;
       if (zero) {
-        fx(inode).folio_zero(folio.ptr + foff, flen);
+        folio.zero(foff, flen);
       } else {
         if (src.type !== IOMAP_MAPPED)
           throw fail('EOPNOTSUPP', `inode ${inode.ino}: reading a mapping of type ${src.type} is not supported`);
@@ -140,45 +142,24 @@ function discardIfEmpty(folio: Folio): void {
   folio.mapping.evict(folio);
 }
 
+/** Read [from, to) of a pinned folio under its lock; a failure that leaves nothing cached drops the folio. */
 async function readLockedFolio(inode: IomapInode, folio: Folio, ops: IomapOps, opts: IomapReadOptions, from: number, to: number) {
-  await folio.lock();
-  try {
-    if (folio.dead) return;
-    await iomapReadFolio(inode, folio, ops, opts, from, to);
-  } catch (e) {
-    discardIfEmpty(folio);
-    throw e;
-  } finally {
-    folio.unlock();
-  }
+  // No waiting for writeback: it writes only blocks that are up to date, and
+  // a read fills only the others.
+  await folio.withLocked(
+    async () => {
+      try {
+        await iomapReadFolio(inode, folio, ops, opts, from, to);
+      } catch (e) {
+        discardIfEmpty(folio);
+        throw e;
+      }
+    },
+    { stable: false },
+  );
 }
 
 // -- readahead ---------------------------------------------------------------
-
-const RA_MIN_MAX_PAGES = 32; // 128 KiB, the kernel's default window
-const RA_LARGE_REQ_PAGES = 4096; // large requests may read up to 16 MiB at once
-
-function raMaxPages(inode: IomapInode, reqPages: number): number {
-  const m = inode.mapping;
-  const base = Math.max(RA_MIN_MAX_PAGES, 1 << m.maxOrder);
-  const budgetPages = Math.max(1, Math.floor(m.cache.budget / 4 / PAGE_SIZE));
-  return Math.min(Math.max(base, Math.min(reqPages, RA_LARGE_REQ_PAGES)), Math.max(1 << m.minOrder, budgetPages));
-}
-
-/** First window for a read of `req` pages (get_init_ra_size). */
-function initRaSize(req: number, max: number): number {
-  let n = 1;
-  while (n < req) n *= 2;
-  if (n <= max / 32) n *= 4;
-  else if (n <= max / 4) n *= 2;
-  else n = max;
-  return Math.min(n, max);
-}
-
-/** Next window after one of `cur` pages (get_next_ra_size). */
-function nextRaSize(cur: number, max: number): number {
-  return Math.min(max, cur < max / 16 ? 4 * cur : 2 * cur);
-}
 
 /** One piece of a readahead batch: part of one folio, under one mapping. */
 interface ReadSegment {
@@ -215,7 +196,7 @@ async function readaheadRun(inode: IomapInode, run: Folio[], ops: IomapOps, opts
         throw fail('EIO', `inode ${inode.ino}: mapping boundary at ${iter.pos + plen} is not aligned to the ${bs}-byte block size`);
       const src = iter.srcmap;
       const nb = Math.ceil(plen / bs);
-      const readEnd = iter.pos + fx(inode).blocks_to_read(iter.pos, bs, nb, src.type, src.flags, inode.size) * bs;
+      const readEnd = iter.pos + blocksToReadAt(inode, iter.pos, nb, src) * bs;
       const stepEnd = iter.pos + nb * bs;
       let p = iter.pos;
       while (p < stepEnd) {
@@ -238,7 +219,7 @@ async function readaheadRun(inode: IomapInode, run: Folio[], ops: IomapOps, opts
   for (let i = 0; i < segs.length; ) {
     const s0 = segs[i];
     if (s0.addr < 0) {
-      fx(inode).folio_zero(s0.folio.ptr + s0.off, s0.len);
+      s0.folio.zero(s0.off, s0.len);
       i++;
       continue;
     }
@@ -292,10 +273,7 @@ export async function iomapReadahead(
   let limit = start + nr;
   if (!opts.metadata) limit = Math.min(limit, Math.ceil(inode.size / PAGE_SIZE));
   if (limit <= start) return;
-  const ra = m.ra;
-  let order = Math.min(m.maxOrder, ra.order + 2, Math.floor(Math.log2(Math.max(1, limit - start))));
-  order = Math.max(order, m.minOrder);
-  ra.order = order;
+  const order = readaheadOrder(m.ra, m, limit - start);
   traceRange('iomap_readahead', inode.ino, start * PAGE_SIZE, (limit - start) * PAGE_SIZE);
   let idx = start - (start % (1 << m.minOrder));
   while (idx < limit) {
@@ -330,42 +308,10 @@ export async function iomapReadahead(
   }
 }
 
-/** Whether a cache hit on page `index` is the marker that starts the next readahead window early. */
-function raMarkerHit(inode: IomapInode, index: number): boolean {
-  const ra = inode.mapping.ra;
-  return ra.asyncSize !== 0 && index === ra.start + ra.size - ra.asyncSize;
-}
-
-/** The readahead decision for a read of pages [index, index+req) (page_cache_sync/async_ra). */
-async function ondemandReadahead(inode: IomapInode, index: number, req: number, hit: boolean, ops: IomapOps, opts: IomapReadOptions) {
-  const ra = inode.mapping.ra;
-  const max = raMaxPages(inode, req);
-  if (hit) {
-    if (!raMarkerHit(inode, index)) return;
-    ra.start += ra.size;
-    ra.size = nextRaSize(ra.size, max);
-    ra.asyncSize = ra.size;
-  } else if (ra.size > 0 && (index === ra.prevIndex + 1 || (index >= ra.start && index <= ra.start + ra.size))) {
-    ra.start = index;
-    ra.size = nextRaSize(ra.size, max);
-    ra.asyncSize = ra.size;
-  } else {
-    ra.start = index;
-    ra.size = initRaSize(req, max);
-    ra.asyncSize = ra.size > req ? ra.size - req : 0;
-    ra.order = 0;
-  }
-  if (hit || ra.start !== index || ra.asyncSize === ra.size) {
-    // Sequential windows end on a boundary of the largest folio they can
-    // hold, so the next window starts aligned and can use folios that large;
-    // otherwise a stream settles at whatever alignment its first window had.
-    const align = 1 << Math.min(inode.mapping.maxOrder, Math.floor(Math.log2(ra.size)));
-    const end = ra.start + ra.size;
-    const down = end - (end % align);
-    ra.size = (down > ra.start ? down : down + align) - ra.start;
-    ra.asyncSize = Math.min(ra.asyncSize, ra.size);
-  }
-  await iomapReadahead(inode, ra.start, ra.size, ops, opts);
+/** Readahead for a read of pages [index, index+req) that missed the cache or hit its marker page. */
+async function ondemandRead(inode: IomapInode, index: number, req: number, hit: boolean, ops: IomapOps, opts: IomapReadOptions) {
+  const m = inode.mapping;
+  if (ondemandReadahead(m.ra, m, index, req, hit)) await iomapReadahead(inode, m.ra.start, m.ra.size, ops, opts);
 }
 
 /**
@@ -399,7 +345,7 @@ export async function iomapBufferedRead(
     let f = m.findFolio(idx);
     // A hit needs readahead only at the window's marker page: most cached
     // reads go straight to the copy without waiting on anything.
-    if (f === undefined || raMarkerHit(inode, idx)) await ondemandReadahead(inode, idx, lastIndex - idx, f !== undefined, ops, opts);
+    if (f === undefined || readaheadMarkerHit(m.ra, idx)) await ondemandRead(inode, idx, lastIndex - idx, f !== undefined, ops, opts);
     if (!f) f = await m.getFolio(idx, (lastIndex - idx) * PAGE_SIZE);
     try {
       const n = Math.min(end, f.pos + f.size) - p;

@@ -29,7 +29,7 @@ import {
  * date is read first, or zeroed when the zeroing rule says there is nothing
  * to read (holes, new blocks, past i_size unless FSVERITY).
  */
-async function writeBegin(iter: IomapIterState, folio: Folio, off: number, len: number): Promise<void> {
+async function fillPartialBlocks(iter: IomapIterState, folio: Folio, off: number, len: number): Promise<void> {
   if (folio.isRangeUptodate(off, len)) return;
   const bs = folio.mapping.blockSize;
   const edges = new Set<number>();
@@ -39,20 +39,8 @@ async function writeBegin(iter: IomapIterState, folio: Folio, off: number, len: 
     if (folio.isRangeUptodate(b, bs)) continue;
     // Fill exactly this block through a sub-iterator view of the step: the
     // current mapping covers it (it lies within the step being written).
-    const sub: IomapIterState = { ...iter, pos: folio.pos + b, len: bs, status: 0 };
+    const sub: IomapIterState = { ...iter, pos: folio.pos + b, len: bs, processed: 0 };
     await fillFolioBlocks(sub, folio, b + bs, undefined);
-  }
-}
-
-/** Copy `n` bytes of `data` from `dataOff` into the folio at `off`. */
-function copyIn(folio: Folio, off: number, data: Uint8Array, dataOff: number, n: number): void {
-  const cache = folio.mapping.cache;
-  const mem = cache.wasm.x.memory.buffer;
-  if (data.buffer === mem) {
-    // The caller's bytes already live in WASM memory: copy inside it.
-    cache.fx.folio_copy(folio.ptr + off, data.byteOffset + dataOff, n);
-  } else {
-    cache.wasm.u8().set(data.subarray(dataOff, dataOff + n), folio.ptr + off);
   }
 }
 
@@ -68,27 +56,21 @@ export async function pagecacheIsizeExtended(inode: IomapInode, from: number, to
   const m = inode.mapping;
   const f = m.findFolio(Math.floor(from / PAGE_SIZE));
   if (!f) return;
-  try {
-    await f.lock();
-    try {
-      if (f.dead) return;
-      await f.waitWriteback();
+  await f.withLocked(
+    () => {
       const a = from - f.pos;
       const b = Math.min(to, f.pos + f.size) - f.pos;
       if (a <= 0 || b <= a) return;
-      m.cache.fx.folio_zero(f.ptr + a, b - a);
+      f.zero(a, b - a);
       // Only the block holding the old EOF carries file bytes that may be on
       // the device; the blocks wholly past it are holes or unwritten.
       const bs = m.blockSize;
       const eofBlockEnd = Math.min(b, Math.ceil(a / bs) * bs);
       if (eofBlockEnd > a && f.isRangeUptodate(a, eofBlockEnd - a)) f.setRangeDirty(a, eofBlockEnd - a);
       traceRange('iomap_isize_extended', inode.ino, from, to - from);
-    } finally {
-      f.unlock();
-    }
-  } finally {
-    f.put();
-  }
+    },
+    { adopt: true },
+  );
 }
 
 /**
@@ -115,54 +97,112 @@ function mappingStillValid(iter: IomapIterState, ops: IomapOps, folio: Folio): b
   return false;
 }
 
+/** A folio made ready for `n` bytes at `off` by iomapWriteBegin: pinned, locked, out of writeback. */
+interface WriteFolio {
+  folio: Folio;
+  /** File position of the first byte. */
+  pos: number;
+  /** Byte offset in the folio. */
+  off: number;
+  /** Bytes of the step that fall in this folio. */
+  n: number;
+}
+
+/**
+ * Get the folio for the next bytes of a write or zero step at `pos`
+ * (`len` of the step left) and make it ready to take them
+ * (iomap_write_begin): pinned, locked, stable, its partial blocks read or
+ * zeroed. Undefined when the filesystem says the step's mapping went stale
+ * (the folio is released; the iterator maps again from `pos`).
+ */
+async function iomapWriteBegin(iter: IomapIterState, ops: IomapOps, pos: number, len: number): Promise<WriteFolio | undefined> {
+  const m = iter.inode.mapping;
+  for (;;) {
+    const folio = await m.getFolio(Math.floor(pos / PAGE_SIZE), len);
+    if (!(await folio.lockLive())) {
+      folio.put();
+      continue;
+    }
+    try {
+      if (!mappingStillValid(iter, ops, folio)) {
+        folio.unlock();
+        folio.put();
+        return undefined;
+      }
+      const off = pos - folio.pos;
+      const n = Math.min(len, folio.size - off);
+      await fillPartialBlocks({ ...iter, pos, len: iter.len - (pos - iter.pos) }, folio, off, n);
+      return { folio, pos, off, n };
+    } catch (e) {
+      folio.unlock();
+      folio.put();
+      throw e;
+    }
+  }
+}
+
+/**
+ * Finish a folio of a write or zero step after `copied` bytes went in
+ * (iomap_write_end, then the size update and __iomap_put_folio of
+ * iomap_write_iter): they become up to date and dirty; a write that is not
+ * fs-verity metadata (which lives past EOF and never moves it) extends
+ * i_size over them. The folio is unlocked and released; stale bytes
+ * between the old EOF and this write are zeroed. Returns `copied`.
+ */
+async function iomapWriteEnd(iter: IomapIterState, w: WriteFolio, copied: number): Promise<number> {
+  const { folio, pos, off } = w;
+  const inode = iter.inode;
+  let oldSize = -1;
+  try {
+    if (copied > 0) {
+      folio.setRangeUptodate(off, copied);
+      folio.setRangeDirty(off, copied);
+      if (iter.flags & IOMAP_WRITE && !(iter.iomap.flags & IOMAP_F_FSVERITY)) {
+        oldSize = inode.size;
+        if (pos + copied > oldSize) {
+          inode.size = pos + copied;
+          iter.iomap.flags |= IOMAP_F_SIZE_CHANGED;
+        }
+      }
+    }
+  } finally {
+    folio.unlock();
+    folio.put();
+  }
+  if (oldSize >= 0 && oldSize < pos) await pagecacheIsizeExtended(inode, oldSize, pos);
+  return copied;
+}
+
+/**
+ * The folio loop of one write or zero step (iomap_write_iter and
+ * iomap_zero_iter): for each folio the step covers, begin, `fill` the
+ * folio's part, end. Stops early, at a folio boundary, when the mapping
+ * went stale. Returns the bytes done.
+ */
+async function iomapWriteFolios(iter: IomapIterState, ops: IomapOps, fill: (w: WriteFolio) => void): Promise<number> {
+  const length = iomapLength(iter);
+  let done = 0;
+  while (done < length) {
+    const w = await iomapWriteBegin(iter, ops, iter.pos + done, length - done);
+    if (!w) break;
+    let copied = 0;
+    try {
+      fill(w);
+      copied = w.n;
+    } finally {
+      await iomapWriteEnd(iter, w, copied);
+    }
+    done += copied;
+  }
+  return done;
+}
+
 /**
  * One step of a buffered write: copy the part of `data` the current mapping
  * covers into folios, one folio at a time (iomap_write_iter).
  */
-async function writeIter(iter: IomapIterState, ops: IomapOps, data: Uint8Array, dataStart: number): Promise<number> {
-  const inode = iter.inode;
-  const m = inode.mapping;
-  const length = iomapLength(iter);
-  const fsverity = (iter.iomap.flags & IOMAP_F_FSVERITY) !== 0;
-  let done = 0;
-  while (done < length) {
-    const pos = iter.pos + done;
-    const folio = await m.getFolio(Math.floor(pos / PAGE_SIZE), length - done);
-    let oldSize = -1;
-    let n = 0;
-    try {
-      await folio.lock();
-      try {
-        if (folio.dead) continue;
-        await folio.waitWriteback();
-        // Stale: end the step before this folio (the finally blocks still
-        // unlock and release it); the iterator maps again from here.
-        if (!mappingStillValid(iter, ops, folio)) break;
-        const off = pos - folio.pos;
-        n = Math.min(length - done, folio.size - off);
-        const sub: IomapIterState = { ...iter, pos, len: iter.len - done };
-        await writeBegin(sub, folio, off, n);
-        copyIn(folio, off, data, pos - dataStart, n);
-        folio.setRangeUptodate(off, n);
-        folio.setRangeDirty(off, n);
-        // The seed's rule: fs-verity metadata lives past EOF and never moves it.
-        if (!fsverity) {
-          oldSize = inode.size;
-          if (pos + n > oldSize) {
-            inode.size = pos + n;
-            iter.iomap.flags |= IOMAP_F_SIZE_CHANGED;
-          }
-        }
-      } finally {
-        folio.unlock();
-      }
-    } finally {
-      folio.put();
-    }
-    if (oldSize >= 0 && oldSize < pos) await pagecacheIsizeExtended(inode, oldSize, pos);
-    done += n;
-  }
-  return done;
+function writeIter(iter: IomapIterState, ops: IomapOps, data: Uint8Array, dataStart: number): Promise<number> {
+  return iomapWriteFolios(iter, ops, (w) => w.folio.copyIn(w.off, data, w.pos - dataStart, w.n));
 }
 
 /**
@@ -196,69 +236,29 @@ export async function iomapFsverityWrite(inode: IomapInode, pos: number, data: U
   return iomapBufferedWrite(inode, pos, data, ops, IOMAP_VERITY);
 }
 
-/** Zero [off, off+n) of cached folios without dirtying anything (the range reads as zeros already). */
+/** Zero [pos, pos+len) of cached folios without dirtying anything (the range reads as zeros already). */
 async function zeroCached(inode: IomapInode, pos: number, len: number): Promise<void> {
   const m = inode.mapping;
   for (const f of m.foliosIn(Math.floor(pos / PAGE_SIZE), Math.ceil((pos + len) / PAGE_SIZE))) {
-    f.pins++;
-    try {
-      await f.lock();
-      try {
-        if (f.dead) continue;
-        await f.waitWriteback();
-        const a = Math.max(pos, f.pos) - f.pos;
-        const b = Math.min(pos + len, f.pos + f.size) - f.pos;
-        if (b > a) m.cache.fx.folio_zero(f.ptr + a, b - a);
-      } finally {
-        f.unlock();
-      }
-    } finally {
-      f.pins--;
-    }
+    await f.withLocked(() => {
+      const a = Math.max(pos, f.pos) - f.pos;
+      const b = Math.min(pos + len, f.pos + f.size) - f.pos;
+      if (b > a) f.zero(a, b - a);
+    });
   }
 }
 
 /** One step of zero range: write zeros through the cache where the mapping holds data (iomap_zero_iter). */
 async function zeroIter(iter: IomapIterState, ops: IomapOps): Promise<number> {
-  const inode = iter.inode;
-  const m = inode.mapping;
-  const length = iomapLength(iter);
   const src = iter.srcmap;
   if (src.type === IOMAP_HOLE || src.type === IOMAP_UNWRITTEN) {
     // Nothing on the device; cached bytes over it get zeroed in place (dirty
     // ones stay dirty and carry the zeros to the device).
-    await zeroCached(inode, iter.pos, length);
+    const length = iomapLength(iter);
+    await zeroCached(iter.inode, iter.pos, length);
     return length;
   }
-  let done = 0;
-  while (done < length) {
-    const pos = iter.pos + done;
-    const folio = await m.getFolio(Math.floor(pos / PAGE_SIZE), length - done);
-    let n = 0;
-    try {
-      await folio.lock();
-      try {
-        if (folio.dead) continue;
-        await folio.waitWriteback();
-        // Stale: end the step before this folio (the finally blocks still
-        // unlock and release it); the iterator maps again from here.
-        if (!mappingStillValid(iter, ops, folio)) break;
-        const off = pos - folio.pos;
-        n = Math.min(length - done, folio.size - off);
-        const sub: IomapIterState = { ...iter, pos, len: iter.len - done };
-        await writeBegin(sub, folio, off, n);
-        m.cache.fx.folio_zero(folio.ptr + off, n);
-        folio.setRangeUptodate(off, n);
-        folio.setRangeDirty(off, n);
-      } finally {
-        folio.unlock();
-      }
-    } finally {
-      folio.put();
-    }
-    done += n;
-  }
-  return done;
+  return iomapWriteFolios(iter, ops, (w) => w.folio.zero(w.off, w.n));
 }
 
 /**

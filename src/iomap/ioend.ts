@@ -14,22 +14,26 @@ import type { IomapInode, IomapIoend, IomapType, IomapWritebackOps } from './typ
 
 /** A piece of one folio inside an ioend. */
 export interface IoendSegment {
+  /** The folio, under writeback until this segment's bytes complete. */
   folio: Folio;
   /** Byte offset in the folio. */
   off: number;
+  /** Bytes of the folio this segment writes. */
   len: number;
 }
 
 /** An ioend being built: the public record plus the folio segments it writes. */
 export interface PendingIoend extends IomapIoend {
+  /** Bytes so far: grows while ranges are merged in (canMerge). */
   length: number;
+  /** The folio pieces, in file order, that make up `length`. */
   readonly segments: IoendSegment[];
 }
 
 /** Longest ioend: large enough to amortise a device write, small enough to bound one. */
 export const IOEND_MAX_BYTES = 16 * 1024 * 1024;
 
-/** Start an ioend for one segment. */
+/** Start an ioend for one segment (the caller has counted the segment's bytes on its folio's writeback). */
 export function newIoend(
   inode: IomapInode,
   offset: number,
@@ -56,21 +60,15 @@ export function canMerge(io: PendingIoend, offset: number, addr: number, type: I
   );
 }
 
-/** Folios under writeback by an ioend, counted so a folio split across ioends ends writeback once. */
-export type WritebackCounts = Map<Folio, number>;
-
 /**
  * Submit an ioend and complete it: write its segments (merging those that
  * are adjacent in WASM memory into one device write), call the filesystem's
- * ioendCompletion, then end writeback on folios no other ioend still holds.
+ * ioendCompletion, then end the writeback of each segment's bytes (a folio
+ * leaves writeback when no ioend holds any of its bytes).
  * On a device error the segments become dirty again and the error (EIO) is
  * recorded on the mapping; it is also returned.
  */
-export async function submitIoend(
-  io: PendingIoend,
-  wbOps: IomapWritebackOps,
-  counts: WritebackCounts,
-): Promise<Error | undefined> {
+export async function submitIoend(io: PendingIoend, wbOps: IomapWritebackOps): Promise<Error | undefined> {
   const inode = io.inode;
   const wasm = inode.mapping.cache.wasm;
   let error: Error | undefined;
@@ -108,15 +106,7 @@ export async function submitIoend(
     inode.mapping.setError(err);
     error ??= err;
   } finally {
-    for (const s of segs) {
-      const left = (counts.get(s.folio) ?? 1) - 1;
-      if (left > 0) counts.set(s.folio, left);
-      else {
-        counts.delete(s.folio);
-        s.folio.endWriteback();
-        s.folio.pins--;
-      }
-    }
+    for (const s of segs) s.folio.endWriteback(s.len);
   }
   if (tracing() && error)
     emitTrace({ name: 'iomap_ioend_error', ino: inode.ino, pos: io.offset, length: io.length, type: io.type, flags: io.flags, addr: io.addr, message: error.message });

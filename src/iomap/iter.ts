@@ -23,7 +23,14 @@ import {
   type IomapOps,
 } from './types.js';
 
+/**
+ * The state of one walk over a range (the kernel's struct iomap_iter): made
+ * by newIomapIter, moved on by iomapIter, advanced by the body through
+ * iomapIterAdvance. A body reads `pos`, `iomap` and `srcmap`; the rest is
+ * the iterator's.
+ */
 export interface IomapIterState {
+  /** The inode walked. */
   readonly inode: IomapInode;
   /** Start of what is left to do. */
   pos: number;
@@ -31,8 +38,12 @@ export interface IomapIterState {
   len: number;
   /** IOMAP_WRITE, IOMAP_ZERO, IOMAP_VERITY, ... */
   readonly flags: number;
-  /** Bytes the body processed in the current step (set by iomapIterAdvance). */
-  status: number;
+  /**
+   * Bytes the body processed in the current step (set by iomapIterAdvance;
+   * the kernel's `status` field, which also carries errors: here errors are
+   * thrown, so this is only ever a byte count).
+   */
+  processed: number;
   /** The current mapping (valid while iomapIter returns true). */
   iomap: Iomap;
   /** Where existing data is read from: the filesystem's srcmap, or `iomap` itself. */
@@ -71,7 +82,7 @@ export function newIomapIter(inode: IomapInode, pos: number, len: number, flags:
   // safe integers past 2^53 may round down to 2^53 and slip through.
   if (!Number.isSafeInteger(pos) || pos < 0 || pos > MAX_OFFSET || !Number.isSafeInteger(len) || len < 0 || len > IOMAP_MAX_END - pos)
     throw fail('EINVAL', `range ${pos}+${len} is not within 0..2^53`);
-  return { inode, pos, len, flags, status: 0, iomap: NO_MAP, srcmap: NO_MAP, mapped: false, staleRemaps: 0 };
+  return { inode, pos, len, flags, processed: 0, iomap: NO_MAP, srcmap: NO_MAP, mapped: false, staleRemaps: 0 };
 }
 
 /** Bytes of the current mapping the body may work on from `iter.pos` (iomap_length). */
@@ -83,7 +94,7 @@ export function iomapLength(iter: IomapIterState): number {
 export function iomapIterAdvance(iter: IomapIterState, n: number): void {
   if (!(n >= 0) || n > iomapLength(iter))
     throw fail('EINVAL', `iomap body advanced ${n} bytes, more than the ${iomapLength(iter)} its mapping covers`);
-  iter.status += n;
+  iter.processed += n;
 }
 
 function checkMapping(iter: IomapIterState, m: Iomap, what: string): void {
@@ -114,14 +125,14 @@ function checkMapping(iter: IomapIterState, m: Iomap, what: string): void {
  */
 export async function iomapIter(iter: IomapIterState, ops: IomapOps): Promise<boolean> {
   if (iter.mapped) {
-    const processed = iter.status;
+    const processed = iter.processed;
     if (ops.end) await ops.end(iter.inode, iter.pos, iomapLength(iter), processed, iter.flags, iter.iomap);
     // Stale from the body (iomapValid said no) or from end().
     const stale = (iter.iomap.flags & IOMAP_F_STALE) !== 0;
     if (stale) traceIomap('iomap_iter_stale', iter.inode.ino, iter.iomap, iter.flags);
     iter.pos += processed;
     iter.len -= processed;
-    iter.status = 0;
+    iter.processed = 0;
     iter.mapped = false;
     if (iter.len === 0) return false;
     if (processed > 0) iter.staleRemaps = 0;
@@ -182,7 +193,7 @@ export async function iomapIterate(
     } catch (e) {
       if (ops.end) {
         try {
-          await ops.end(iter.inode, iter.pos, iomapLength(iter), iter.status, iter.flags, iter.iomap);
+          await ops.end(iter.inode, iter.pos, iomapLength(iter), iter.processed, iter.flags, iter.iomap);
         } catch (e2) {
           if (!isErrno(e2)) throw e2;
         }

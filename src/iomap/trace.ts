@@ -7,9 +7,11 @@
  */
 import { IOMAP_F_FLAG_NAMES, IOMAP_TYPE_NAMES, type Iomap } from './types.js';
 
+/** One trace event, delivered to subscribers as it happens. */
 export interface IomapTraceEvent {
   /** Event name, as in the kernel: iomap_iter_dstmap, iomap_writeback_folio, ... */
   name: string;
+  /** Inode number the event is about. */
   ino: number;
   /** File byte offset the event is about. */
   pos: number;
@@ -27,6 +29,7 @@ export interface IomapTraceEvent {
   message?: string;
 }
 
+/** Called synchronously for every event while subscribed; it must not throw or do I/O. */
 export type IomapTraceSubscriber = (event: IomapTraceEvent) => void;
 
 const subscribers = new Set<IomapTraceSubscriber>();

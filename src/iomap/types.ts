@@ -27,6 +27,7 @@ export const IOMAP_UNWRITTEN = 3;
 /** Data held by the filesystem itself (not used by the reference filesystem). */
 export const IOMAP_INLINE = 4;
 
+/** A mapping type: IOMAP_HOLE .. IOMAP_INLINE. */
 export type IomapType =
   | typeof IOMAP_HOLE
   | typeof IOMAP_DELALLOC
@@ -173,10 +174,15 @@ export interface IomapBeginResult {
  * both views into WASM memory owned by iomap for the duration of the call.
  */
 export interface IomapBlockDevice {
+  /** Device block size in bytes. */
   readonly blockSize: number;
+  /** Device size in bytes. */
   readonly size: number;
+  /** Fill `dst` from device byte `offset`; reject (EIO) on failure. */
   read(offset: number, dst: Uint8Array): Promise<void> | void;
+  /** Write `src` at device byte `offset`; reject (EIO) on failure. */
   write(offset: number, src: Uint8Array): Promise<void> | void;
+  /** Make completed writes durable; reject (EIO) on failure. */
   flush(): Promise<void> | void;
 }
 
@@ -259,6 +265,7 @@ export interface IomapOps {
  * on the device, one mapping type. Handed to `IomapWritebackOps.ioendCompletion`.
  */
 export interface IomapIoend {
+  /** The inode written back. */
   readonly inode: IomapInode;
   /** File byte offset. */
   readonly offset: number;

@@ -9,7 +9,7 @@
 import { fail, isErrno } from '../errors.js';
 import type { Folio } from '../pagecache/index.js';
 import { PAGE_SIZE } from '../pagecache/index.js';
-import { canMerge, newIoend, submitIoend, type PendingIoend, type WritebackCounts } from './ioend.js';
+import { canMerge, newIoend, submitIoend, type PendingIoend } from './ioend.js';
 import { emitTrace, traceIomap, traceRange, tracing } from './trace.js';
 import {
   IOMAP_F_BOUNDARY,
@@ -22,6 +22,7 @@ import {
   type IomapWritebackOps,
 } from './types.js';
 
+/** Options of `iomapWritepages`: the byte range to write back. */
 export interface IomapWritebackOptions {
   /** First file byte to write back (default 0). */
   start?: number;
@@ -29,6 +30,7 @@ export interface IomapWritebackOptions {
   end?: number;
 }
 
+/** What one `iomapWritepages` call did. */
 export interface IomapWritebackResult {
   /** Bytes submitted to the device. */
   bytes: number;
@@ -45,7 +47,6 @@ interface WritepageCtx {
   /** The mapping returned last by mapBlocks; reused while it covers the next range. */
   iomap: Iomap | undefined;
   ioend: PendingIoend | undefined;
-  counts: WritebackCounts;
   result: IomapWritebackResult;
 }
 
@@ -68,7 +69,7 @@ async function flushIoend(ctx: WritepageCtx): Promise<void> {
   ctx.ioend = undefined;
   ctx.result.ioends++;
   ctx.result.bytes += io.length;
-  const err = await submitIoend(io, ctx.ops, ctx.counts);
+  const err = await submitIoend(io, ctx.ops);
   if (err) ctx.result.error ??= err;
 }
 
@@ -93,7 +94,7 @@ function handleEof(ctx: WritepageCtx, folio: Folio, map: Iomap): number {
   if (end <= isize) return end;
   if (pos >= isize) return -1;
   const cut = isize - pos;
-  ctx.inode.mapping.cache.fx.folio_zero(folio.ptr + cut, folio.size - cut);
+  folio.zero(cut, folio.size - cut);
   return isize;
 }
 
@@ -136,66 +137,55 @@ async function addRange(ctx: WritepageCtx, folio: Folio, pos: number, len: numbe
       await flushIoend(ctx);
       ctx.ioend = newIoend(ctx.inode, pos, addr, map.type, map.flags, seg);
     }
-    ctx.counts.set(folio, (ctx.counts.get(folio) ?? 0) + 1);
+    folio.addWriteback(n);
     pos += n;
   }
 }
 
-/** Write back one dirty folio (iomap_writeback_folio). The folio is pinned by the caller. */
+/** Write back one dirty folio (iomap_writeback_folio). */
 async function writebackFolio(ctx: WritepageCtx, folio: Folio): Promise<void> {
-  await folio.lock();
   let started = false;
   try {
-    await folio.waitWriteback();
-    if (folio.dead || !folio.isDirty()) return;
-    const runs = folio.dirtyRuns();
-    traceRange('iomap_writeback_folio', ctx.inode.ino, folio.pos, folio.size);
-    let endPos = folio.pos + folio.size;
-    if (endPos > ctx.inode.size) {
-      // Past or across EOF the mapping's FSVERITY flag decides: ask for it.
-      const first = folio.pos + runs[0][0];
-      const map = await mapAt(ctx, first, runs[0][1] - runs[0][0]);
-      endPos = handleEof(ctx, folio, map);
-      if (endPos < 0) {
-        folio.clearDirty();
-        traceRange('iomap_writeback_skip', ctx.inode.ino, folio.pos, folio.size, 'folio wholly past EOF');
-        return;
+    await folio.withLocked(async () => {
+      if (!folio.isDirty()) return;
+      const runs = folio.dirtyRuns();
+      traceRange('iomap_writeback_folio', ctx.inode.ino, folio.pos, folio.size);
+      let endPos = folio.pos + folio.size;
+      if (endPos > ctx.inode.size) {
+        // Past or across EOF the mapping's FSVERITY flag decides: ask for it.
+        const first = folio.pos + runs[0][0];
+        const map = await mapAt(ctx, first, runs[0][1] - runs[0][0]);
+        endPos = handleEof(ctx, folio, map);
+        if (endPos < 0) {
+          folio.clearDirty();
+          traceRange('iomap_writeback_skip', ctx.inode.ino, folio.pos, folio.size, 'folio wholly past EOF');
+          return;
+        }
       }
-    }
-    const bs = ctx.inode.mapping.blockSize;
-    const limit = Math.ceil((endPos - folio.pos) / bs) * bs;
-    // Hold the folio in writeback across all its ioends; the extra count is
-    // dropped below once every range was handed out.
-    ctx.counts.set(folio, (ctx.counts.get(folio) ?? 0) + 1);
-    folio.pins++;
-    folio.startWriteback();
-    started = true;
-    for (const [a, b] of runs) {
-      const e = Math.min(b, limit);
-      if (e <= a) continue;
-      // Clear dirty before the I/O: a write after this point redirties.
-      folio.clearRangeDirty(a, e - a);
-      try {
-        await addRange(ctx, folio, folio.pos + a, e - a);
-      } catch (err) {
-        // Mapping failed (ENOSPC, EIO): the bytes stay dirty for a later try.
-        folio.setRangeDirty(a, e - a);
-        throw err;
+      const bs = ctx.inode.mapping.blockSize;
+      const limit = Math.ceil((endPos - folio.pos) / bs) * bs;
+      // Writeback holds one count of its own across all the folio's ioends;
+      // it is dropped below once every range was handed out.
+      folio.startWriteback();
+      started = true;
+      for (const [a, b] of runs) {
+        const e = Math.min(b, limit);
+        if (e <= a) continue;
+        // Clear dirty before the I/O: a write after this point redirties.
+        folio.clearRangeDirty(a, e - a);
+        try {
+          await addRange(ctx, folio, folio.pos + a, e - a);
+        } catch (err) {
+          // Mapping failed (ENOSPC, EIO): the bytes stay dirty for a later try.
+          folio.setRangeDirty(a, e - a);
+          throw err;
+        }
       }
-    }
-    // Dirty blocks wholly past EOF in a straddling folio were zeroed: drop them.
-    if (limit < folio.size) folio.clearRangeDirty(limit, folio.size - limit);
+      // Dirty blocks wholly past EOF in a straddling folio were zeroed: drop them.
+      if (limit < folio.size) folio.clearRangeDirty(limit, folio.size - limit);
+    });
   } finally {
-    folio.unlock();
-    if (started) {
-      const left = (ctx.counts.get(folio) ?? 1) - 1;
-      if (left > 0) ctx.counts.set(folio, left);
-      else {
-        ctx.counts.delete(folio);
-        folio.endWriteback();
-        folio.pins--;
-      }
-    }
+    if (started) folio.endWriteback(1);
   }
 }
 
@@ -215,13 +205,11 @@ export async function iomapWritepages(
     ops,
     iomap: undefined,
     ioend: undefined,
-    counts: new Map(),
     result: { bytes: 0, ioends: 0 },
   };
   const start = Math.floor((opts.start ?? 0) / PAGE_SIZE);
   const end = opts.end === undefined ? Infinity : Math.ceil(opts.end / PAGE_SIZE);
   for (const folio of inode.mapping.dirtyFolios(start, end)) {
-    folio.pins++;
     try {
       await writebackFolio(ctx, folio);
     } catch (e) {
@@ -230,8 +218,6 @@ export async function iomapWritepages(
       ctx.result.error ??= e;
       // The mapping may be what failed: ask again for the next folio.
       ctx.iomap = undefined;
-    } finally {
-      folio.pins--;
     }
   }
   await flushIoend(ctx);

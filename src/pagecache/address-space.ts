@@ -10,7 +10,9 @@
 import { fail } from '../errors.js';
 import type { PageCache } from './cache.js';
 import { Folio, PAGE_SHIFT, PAGE_SIZE } from './folio.js';
+import { newReadaheadState, type ReadaheadState } from './readahead.js';
 
+/** Options of `PageCache.createMapping`. */
 export interface AddressSpaceOptions {
   /** Filesystem block size: a power of two from 512 to 65536. */
   blockSize: number;
@@ -20,20 +22,7 @@ export interface AddressSpaceOptions {
   onEvict?: (folio: Folio) => void;
 }
 
-/** Readahead state (the kernel's file_ra_state), in pages. */
-export interface ReadaheadState {
-  /** First page of the current window. */
-  start: number;
-  /** Pages in the window. */
-  size: number;
-  /** Pages from the end of the window where the next window is started early. */
-  asyncSize: number;
-  /** Page index the previous read ended on, to spot sequential reads. */
-  prevIndex: number;
-  /** Folio order readahead used last; it grows by two per window, as in the kernel. */
-  order: number;
-}
-
+/** Largest folio when AddressSpaceOptions.maxFolioSize is not given: 2 MiB. */
 export const DEFAULT_MAX_FOLIO_SIZE = 2 * 1024 * 1024;
 
 function log2Exact(n: number, what: string, lo: number, hi: number): number {
@@ -42,13 +31,21 @@ function log2Exact(n: number, what: string, lo: number, hi: number): number {
   return 31 - Math.clz32(n);
 }
 
+/**
+ * The page cache of one inode. Lookups and creation pin the folio they
+ * return; the caller releases it with `folio.put()`. Operations on one
+ * inode are serialised by the filesystem; folios are locked for I/O.
+ */
 export class AddressSpace {
+  /** log2 of the block size. */
   readonly blockShift: number;
+  /** Filesystem block size in bytes. */
   readonly blockSize: number;
   /** Smallest folio order: a folio holds at least one block. */
   readonly minOrder: number;
   /** Largest folio order. */
   readonly maxOrder: number;
+  /** Called when a folio leaves the cache (AddressSpaceOptions.onEvict). */
   readonly onEvict: ((folio: Folio) => void) | undefined;
   /** Folios by first page index. */
   private readonly folios = new Map<number, Folio>();
@@ -57,9 +54,11 @@ export class AddressSpace {
   /** The writeback error not yet reported by fsync (mapping_set_error). */
   private wbError: Error | undefined;
   /** Readahead state for sequential reads. */
-  readonly ra: ReadaheadState = { start: 0, size: 0, asyncSize: 0, prevIndex: -1, order: 0 };
+  readonly ra: ReadaheadState = newReadaheadState();
 
+  /** Use `PageCache.createMapping`; EINVAL for a block or folio size out of range. */
   constructor(
+    /** The volume's cache the folios count against. */
     readonly cache: PageCache,
     opts: AddressSpaceOptions,
   ) {
@@ -111,7 +110,7 @@ export class AddressSpace {
   findFolio(index: number): Folio | undefined {
     const f = this.lookup(index);
     if (f) {
-      f.pins++;
+      f.get();
       this.cache.touch(f);
     }
     return f;
@@ -147,7 +146,7 @@ export class AddressSpace {
       while (order > this.minOrder && index % (1 << order) !== 0) order--;
       while (order > this.minOrder && limitIndex !== undefined && index + (1 << order) > limitIndex) order--;
       while (order > this.minOrder && this.overlapsAfter(index, order)) order--;
-      const ptr = this.cache.fx.arena_alloc_order(order) >>> 0;
+      const ptr = this.cache.wasm.x.arena_alloc_order(order) >>> 0;
       if (ptr === 0) {
         if (order > this.minOrder) {
           order--;
@@ -157,14 +156,14 @@ export class AddressSpace {
       }
       let f: Folio;
       try {
-        f = new Folio(this, index, order, ptr, this.cache.fx);
+        f = new Folio(this, index, order, ptr, this.cache.wasm.x);
       } catch (e) {
         this.cache.wasm.free(ptr);
         throw e;
       }
       this.folios.set(index, f);
       this.cache.added(f);
-      f.pins++;
+      f.get();
       return f;
     }
   }
@@ -211,28 +210,18 @@ export class AddressSpace {
     const first = Math.floor(start / PAGE_SIZE);
     const last = end === Infinity ? Infinity : Math.ceil(end / PAGE_SIZE);
     for (const f of this.foliosIn(first, last)) {
-      f.pins++;
-      try {
-        await f.lock();
-        try {
-          await f.waitWriteback();
-          if (f.dead) continue;
-          const fs = f.pos;
-          const fe = fs + f.size;
-          if (start <= fs && end >= fe) {
-            this.evict(f);
-          } else {
-            const a = Math.max(start, fs) - fs;
-            const b = Math.min(end, fe) - fs;
-            this.cache.fx.folio_zero(f.ptr + a, b - a);
-            f.clearRangeDirty(a, b - a);
-          }
-        } finally {
-          f.unlock();
+      await f.withLocked(() => {
+        const fs = f.pos;
+        const fe = fs + f.size;
+        if (start <= fs && end >= fe) {
+          this.evict(f);
+        } else {
+          const a = Math.max(start, fs) - fs;
+          const b = Math.min(end, fe) - fs;
+          f.zero(a, b - a);
+          f.clearRangeDirty(a, b - a);
         }
-      } finally {
-        f.pins--;
-      }
+      });
     }
   }
 

@@ -7,8 +7,6 @@
  */
 import { fail } from '../errors.js';
 import { loadWasm, type Wasm } from '../wasm/index.js';
-import type { ArenaExports } from '../wasm/arena.js';
-import type { FolioExports } from '../wasm/folio.js';
 import { AddressSpace, type AddressSpaceOptions } from './address-space.js';
 import type { Folio } from './folio.js';
 
@@ -23,6 +21,7 @@ export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
  */
 export type PressureCallback = (bytesNeeded: number) => Promise<void> | void;
 
+/** Options of `PageCache.create` and its constructor. */
 export interface PageCacheOptions {
   /** Byte budget for folio memory (default 256 MiB, at least 64 KiB). */
   budgetBytes?: number;
@@ -30,8 +29,12 @@ export interface PageCacheOptions {
   wasm?: Wasm;
 }
 
+/**
+ * The folio memory of one volume: folios of every inode's AddressSpace come
+ * from its WASM instance and count against its budget. Not thread-safe (one
+ * realm); operations interleave only at their awaits.
+ */
 export class PageCache {
-  readonly fx: FolioExports & ArenaExports;
   /** Byte budget for folio memory. */
   budget: number;
   /** Bytes of folios currently cached. */
@@ -48,11 +51,12 @@ export class PageCache {
   /** Largest `bytes` ever reached, for tests and benchmarks. */
   peakBytes = 0;
 
+  /** A cache over `wasm`'s memory; EINVAL for a budget below 64 KiB or not an integer. */
   constructor(
+    /** The instance whose memory holds the folios. */
     readonly wasm: Wasm,
     opts: PageCacheOptions = {},
   ) {
-    this.fx = wasm.x as unknown as FolioExports & ArenaExports;
     const budget = opts.budgetBytes ?? DEFAULT_CACHE_BYTES;
     if (!Number.isSafeInteger(budget) || budget < 65536)
       throw fail('EINVAL', `page cache budget must be an integer of at least 65536 bytes, got ${budget}`);
@@ -91,6 +95,7 @@ export class PageCache {
     this.wasm.free(folio.ptr);
   }
 
+  /** Called by AddressSpace when a folio becomes dirty or clean: keeps `dirtyBytes` and the reclaim list. */
   noteDirty(folio: Folio, dirty: boolean): void {
     this.dirtyBytes += dirty ? folio.size : -folio.size;
     // Only clean folios sit on the reclaim list, so reclaim never scans past
@@ -99,6 +104,7 @@ export class PageCache {
     else if (!folio.dead) this.lru.add(folio);
   }
 
+  /** Called by Folio when it enters or leaves writeback: keeps `writebackBytes`. */
   noteWriteback(folio: Folio, wb: boolean): void {
     this.writebackBytes += wb ? folio.size : -folio.size;
   }
@@ -111,7 +117,7 @@ export class PageCache {
     let freed = 0;
     for (const f of this.lru) {
       if (this.bytes + need <= this.budget) break;
-      if (f.pins > 0 || f.isDirty() || f.writeback || f.isLocked()) continue;
+      if (f.pinned || f.isDirty() || f.writeback || f.isLocked()) continue;
       f.mapping.evict(f);
       freed += f.size;
     }

@@ -2,10 +2,10 @@
  * The programs the worker threads of the leaf-hashing pool run (see
  * pool.ts), kept as source text so that they need no file of their own at
  * run time: the same strings work from the TypeScript sources (tests), from
- * dist/, and from a bundle. They import nothing of ours; they talk to the
- * WebAssembly module's exports directly and so must follow
- * src/wasm/sha256.ts's layout of a hashing context (context, then the salt
- * staged at +2048, in one 4 KiB page).
+ * dist/, and from a bundle. They can import nothing, so they carry the WASM
+ * glue of src/wasm as text (WASM_GLUE_SOURCE, bundled from the same sources
+ * at build time) and use it through the global it defines; they never call
+ * the module's exports themselves.
  *
  * Both share one core: the worker's own instance of the module, memory
  * allocated once at start, and the zero-aware 4-lane kernel over a range of
@@ -24,31 +24,23 @@
  * Messages out: { id: 0, ready: true } once, at start; then per job
  * { id, zeros, digests? } or { id, error: { code, message } }
  */
-const CORE = String.raw`
+import { WASM_GLUE_SOURCE } from '../wasm/glue.generated.js';
+
+const CORE = WASM_GLUE_SOURCE + String.raw`
 function createLeafHasher(module, chunkBytes, minBlock) {
-  const CTX_PAGE = 4096;
-  const OFF_SALT = 2048;
-  const instance = new WebAssembly.Instance(module, {
-    env: {
-      abort(_m, _f, line, col) {
-        throw new Error('WebAssembly abort at ' + line + ':' + col);
-      },
-    },
-  });
-  const x = instance.exports;
-  const ctx = x.arena_alloc(CTX_PAGE) >>> 0;
-  const buf = x.arena_alloc(chunkBytes) >>> 0;
-  const dig = x.arena_alloc((chunkBytes / minBlock) * 32) >>> 0;
-  if (ctx === 0 || buf === 0 || dig === 0) throw new Error('leaf-hashing worker: WebAssembly memory exhausted at start');
+  const wasm = IomapVerityWasm.instantiateWasmSync(module);
+  const buf = wasm.alloc(chunkBytes);
+  const dig = wasm.alloc((chunkBytes / minBlock) * 32);
+  let hasher;
   let ctxKey = '';
 
   function setContext(blockSize, salt) {
     const key = blockSize + ':' + Array.prototype.join.call(salt, ',');
     if (key === ctxKey) return;
-    new Uint8Array(x.memory.buffer).set(salt, ctx + OFF_SALT);
-    if (x.sha256_ctx_init(ctx, ctx + OFF_SALT, salt.length, blockSize) !== 0) {
-      throw Object.assign(new Error('the SHA-256 kernel refused block size ' + blockSize), { code: 'EINVAL' });
-    }
+    if (hasher) hasher.dispose();
+    hasher = undefined;
+    ctxKey = '';
+    hasher = IomapVerityWasm.Sha256BlockHasher.create(wasm, salt, blockSize);
     ctxKey = key;
   }
 
@@ -60,12 +52,10 @@ function createLeafHasher(module, chunkBytes, minBlock) {
       throw Object.assign(new Error('job of ' + blocks + ' blocks of ' + blockSize + ' bytes does not fit the worker'), { code: 'EINVAL' });
     }
     setContext(blockSize, salt);
-    fill(new Uint8Array(x.memory.buffer, buf, len));
-    const zeros = x.sha256_blocks_skip_zero(ctx, buf, blocks, dig, 4) >>> 0;
+    fill(wasm.bytes(buf, len));
+    const zeros = hasher.hashBlocksAtSkipZero(buf, blocks, dig);
     if (zeros === blocks) return { id: job.id, zeros };
-    const digests = new Uint8Array(blocks * 32);
-    digests.set(new Uint8Array(x.memory.buffer, dig, blocks * 32));
-    return { id: job.id, zeros, digests };
+    return { id: job.id, zeros, digests: wasm.bytes(dig, blocks * 32).slice() };
   };
 }
 

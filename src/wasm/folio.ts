@@ -1,19 +1,18 @@
-/** Exports of assembly/folio.ts. Pointers are u32: read them with `>>> 0`. Positions are f64. */
-export interface FolioExports {
-  ifs_bytes(nblocks: number): number;
-  ifs_alloc(nblocks: number): number;
-  ifs_free(ptr: number, nblocks: number): void;
-  ifs_slab_bytes(): number;
-  bits_set(map: number, start: number, n: number): void;
-  bits_clear(map: number, start: number, n: number): void;
-  bits_next_set(map: number, start: number, end: number): number;
-  bits_next_clear(map: number, start: number, end: number): number;
-  bits_all_set(map: number, start: number, n: number): number;
-  bits_any_set(map: number, start: number, n: number): number;
-  ifs_next_dirty(map: number, nblocks: number, from: number): number;
-  ifs_dirty_run_end(map: number, nblocks: number, start: number): number;
-  blocks_to_read(pos: number, blockSize: number, nblocks: number, type: number, flags: number, isize: number): number;
-  folio_copy(dst: number, src: number, len: number): void;
-  folio_zero(ptr: number, len: number): void;
-  folio_fill(ptr: number, value: number, len: number): void;
+/**
+ * The typed face of assembly/folio.ts for the layers above the page cache
+ * (the page cache calls the bitmap, copy and zero kernels itself): the
+ * zeroing rule of buffered reads and partial writes.
+ */
+import type { Wasm } from './index.js';
+
+/**
+ * Of `nblocks` blocks of `blockSize` bytes from file position `pos`, all
+ * under one source mapping of `type` and `flags` in a file of `isize`
+ * bytes, how many leading ones are read from the device; the rest are
+ * zeroed (the kernel's iomap_block_needs_zeroing with the seed: not MAPPED
+ * or NEW reads nothing, FSVERITY reads all, otherwise the blocks that start
+ * below i_size).
+ */
+export function blocksToRead(wasm: Wasm, pos: number, blockSize: number, nblocks: number, type: number, flags: number, isize: number): number {
+  return wasm.x.blocks_to_read(pos, blockSize, nblocks, type, flags, isize);
 }

@@ -5,25 +5,19 @@
  * compiled lazily on first use, once per realm; importing this file does
  * nothing. It needs neither `fs` nor a bundler, so it loads in Node and in
  * browsers alike. Worker threads get the compiled `WebAssembly.Module` and
- * instantiate their own copy.
+ * instantiate their own copy: the pool's workers run this same glue, bundled
+ * into src/wasm/glue.generated.ts at build time.
  *
- * Every export takes and returns numbers only. Views over memory are rebuilt
- * after `memory.grow` detaches the old buffer: call `wasm.u8()` again after
- * any call that may allocate, never keep a view across one.
+ * Every export takes and returns numbers only; src/wasm/exports.ts lists
+ * them. Views over memory are rebuilt after `memory.grow` detaches the old
+ * buffer: call `wasm.u8()` again after any call that may allocate, never
+ * keep a view across one.
  */
 import { fail } from '../errors.js';
-import type { ArenaExports } from './arena.js';
+import { checkWasmExports, type WasmExports } from './exports.js';
 import { WASM_BASE64 } from './module.generated.js';
 
-export type { ArenaExports } from './arena.js';
-
-/** All exports of the module. Each assembly/ file has its own interface here. */
-export interface WasmExports extends ArenaExports {
-  memory: WebAssembly.Memory;
-  // Each assembly/*.ts adds its exports through its own interface file in
-  // src/wasm/; they are merged in `Wasm.x` via declaration merging below.
-  [name: string]: unknown;
-}
+export type { WasmExports, WasmFunctions } from './exports.js';
 
 let modulePromise: Promise<WebAssembly.Module> | undefined;
 let instancePromise: Promise<Wasm> | undefined;
@@ -44,15 +38,22 @@ export function wasmModule(): Promise<WebAssembly.Module> {
   return modulePromise;
 }
 
-/** A live instance: its exports and views over its memory. */
+/**
+ * A live instance: its typed exports (`x`, checked against
+ * src/wasm/exports.ts when the instance is wrapped) and views over its
+ * memory. Only src/wasm and src/pagecache call `x` directly; the layers
+ * above go through their methods.
+ */
 export class Wasm {
+  /** The module's exports, typed. */
   readonly x: WasmExports;
   private buf: ArrayBuffer | undefined;
   private view8: Uint8Array = new Uint8Array(0);
   private viewDv: DataView = new DataView(new ArrayBuffer(0));
 
+  /** Wrap `instance`; EIO when its exports are not the ones this glue describes. */
   constructor(instance: WebAssembly.Instance) {
-    this.x = instance.exports as unknown as WasmExports;
+    this.x = checkWasmExports(instance.exports);
   }
 
   private refresh(): void {
@@ -82,29 +83,43 @@ export class Wasm {
     return this.view8.subarray(ptr, ptr + len);
   }
 
-  /** Allocate a power-of-two run of pages holding `bytes`; ENOMEM-like EIO when memory is exhausted. */
+  /** Allocate a power-of-two run of pages holding `bytes` (not zeroed); ENOSPC when memory is exhausted. */
   alloc(bytes: number): number {
     const p = this.x.arena_alloc(bytes) >>> 0;
     if (p === 0) throw fail('ENOSPC', `WebAssembly memory exhausted allocating ${bytes} bytes`);
     return p;
   }
 
+  /** Give back a run from `alloc`; EINVAL (and nothing changes) for a pointer that is not one. */
   free(ptr: number): void {
     if (this.x.arena_free(ptr) !== 0) throw fail('EINVAL', `arena_free of a pointer that is not allocated: ${ptr}`);
   }
 }
 
-/** Instantiate a fresh instance of the module (for a worker, or a test). */
-export async function instantiateWasm(mod?: WebAssembly.Module): Promise<Wasm> {
-  const m = mod ?? (await wasmModule());
-  const instance = await WebAssembly.instantiate(m, {
+/** What the module imports: only AssemblyScript's abort, which becomes an EIO. */
+function wasmImports(): WebAssembly.Imports {
+  return {
     env: {
       abort(_msg: number, _file: number, line: number, col: number) {
         throw fail('EIO', `WebAssembly abort at ${line}:${col}`);
       },
     },
-  });
-  return new Wasm(instance);
+  };
+}
+
+/** Instantiate a fresh instance of the module (for a worker, or a test). */
+export async function instantiateWasm(mod?: WebAssembly.Module): Promise<Wasm> {
+  const m = mod ?? (await wasmModule());
+  return new Wasm(await WebAssembly.instantiate(m, wasmImports()));
+}
+
+/**
+ * Instantiate a compiled module synchronously: for worker threads, which
+ * receive the module and must answer at once. Browsers refuse this on their
+ * main thread for all but tiny modules; use `instantiateWasm` there.
+ */
+export function instantiateWasmSync(mod: WebAssembly.Module): Wasm {
+  return new Wasm(new WebAssembly.Instance(mod, wasmImports()));
 }
 
 /** The shared instance of this realm, created on first use. */

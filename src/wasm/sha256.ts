@@ -10,27 +10,6 @@
 import { fail, isUint8Array } from '../errors.js';
 import type { Wasm } from './index.js';
 
-/** Exports of assembly/sha256.ts. Pointers are u32; read them with `>>> 0`. */
-export interface Sha256Exports {
-  sha256_ctx_size(): number;
-  /** 0, or -1 when saltLen > 64 or blockSize is not a non-zero multiple of 64. */
-  sha256_ctx_init(ctx: number, salt: number, saltLen: number, blockSize: number): number;
-  /** Address of the context's zero-block digest (computed on first call). */
-  sha256_ctx_zero_digest(ctx: number): number;
-  sha256_blocks(ctx: number, src: number, count: number, dst: number): void;
-  sha256_blocks_1(ctx: number, src: number, count: number, dst: number): void;
-  /** Returns how many blocks were all zero. `lanes` 4 uses the 4-lane kernel. */
-  sha256_blocks_skip_zero(ctx: number, src: number, count: number, dst: number, lanes: number): number;
-  sha256_block_begin(ctx: number, st: number): void;
-  sha256_block_end(ctx: number, st: number, out: number): void;
-  /** 1 when the range is all zero bytes, else 0. */
-  is_zero(ptr: number, len: number): number;
-  sha256_init(st: number): void;
-  sha256_update(st: number, src: number, chunks: number): void;
-  sha256_final(st: number, tail: number, tailLen: number, totalLo: number, totalHi: number, out: number): number;
-  sha256(src: number, len: number, out: number): void;
-}
-
 /** SHA-256's digest size in bytes. */
 export const SHA256_DIGEST_SIZE = 32;
 /** SHA-256's input block size: fs-verity pads the salt to this. */
@@ -40,15 +19,31 @@ export const MAX_SALT_SIZE = 32;
 /** Largest block size the hasher takes (fsverity-utils' digest goes to 8 MiB; this leaves room). */
 export const MAX_HASH_BLOCK_SIZE = 1 << 30;
 
-function kx(wasm: Wasm): Sha256Exports {
-  return wasm.x as unknown as Sha256Exports;
+// The context page: the kernel's context first (as large as the module
+// says), then per-hasher scratch.
+const CTX_PAGE = 4096;
+
+/** Offsets in a hasher's context page of what the hasher stages there. */
+interface ContextLayout {
+  /** The salt, staged for sha256_ctx_init (at most 64 bytes). */
+  salt: number;
+  /** The state for streaming one large block. */
+  stream: number;
+  /** Up to four digests of large blocks. */
+  digests: number;
 }
 
-// The context page: the kernel's context first, then per-hasher scratch.
-const CTX_PAGE = 4096;
-const OFF_SALT = 2048; // salt staged for sha256_ctx_init
-const OFF_STREAM = 2112; // 32-byte state for streaming one large block
-const OFF_DIGEST = 2176; // up to four digests of large blocks
+const align16 = (n: number) => (n + 15) & ~15;
+
+/** The context page's layout, from the sizes the module reports; EIO when it would not fit a page. */
+function contextLayout(wasm: Wasm): ContextLayout {
+  const salt = align16(wasm.x.sha256_ctx_size());
+  const stream = salt + SHA256_BLOCK_SIZE;
+  const digests = stream + align16(wasm.x.sha256_state_size());
+  if (digests + 4 * SHA256_DIGEST_SIZE > CTX_PAGE)
+    throw fail('EIO', `the SHA-256 kernel's context (${salt} bytes) leaves no room for a hasher's scratch in ${CTX_PAGE} bytes`);
+  return { salt, stream, digests };
+}
 
 // hashBlocks copies JS data through one scratch run, sized so that the 4-lane
 // kernel always gets four blocks at a time where it can:
@@ -87,16 +82,20 @@ export interface Sha256BlockHasherOptions {
  * once and goes back at dispose().
  */
 export class Sha256BlockHasher {
+  /** Bytes of every block hashed. */
   readonly blockSize: number;
+  /** Which kernel groups of four blocks go through (Sha256BlockHasherOptions.lanes). */
   readonly lanes: 1 | 4;
   private readonly wasm: Wasm;
   private ctx: number;
+  private readonly at: ContextLayout;
   private scratch = 0;
   private zero: Uint8Array | undefined;
 
-  private constructor(wasm: Wasm, ctx: number, blockSize: number, lanes: 1 | 4) {
+  private constructor(wasm: Wasm, ctx: number, at: ContextLayout, blockSize: number, lanes: 1 | 4) {
     this.wasm = wasm;
     this.ctx = ctx;
+    this.at = at;
     this.blockSize = blockSize;
     this.lanes = lanes;
   }
@@ -120,13 +119,14 @@ export class Sha256BlockHasher {
     }
     const lanes = opts?.lanes ?? 4;
     if (lanes !== 1 && lanes !== 4) throw fail('EINVAL', `lanes must be 1 or 4, not ${String(lanes)}`);
+    const at = contextLayout(wasm);
     const ctx = wasm.alloc(CTX_PAGE);
-    wasm.u8().set(salt, ctx + OFF_SALT);
-    if (kx(wasm).sha256_ctx_init(ctx, ctx + OFF_SALT, salt.length, blockSize) !== 0) {
+    wasm.u8().set(salt, ctx + at.salt);
+    if (wasm.x.sha256_ctx_init(ctx, ctx + at.salt, salt.length, blockSize) !== 0) {
       wasm.free(ctx);
       throw fail('EINVAL', `the SHA-256 kernel refused block size ${blockSize} with a ${salt.length}-byte salt`);
     }
-    return new Sha256BlockHasher(wasm, ctx, blockSize, lanes);
+    return new Sha256BlockHasher(wasm, ctx, at, blockSize, lanes);
   }
 
   private live(): number {
@@ -151,8 +151,8 @@ export class Sha256BlockHasher {
     this.checkCount(count);
     checkRange(this.wasm, 'hashBlocksAt source', src, count * this.blockSize);
     checkRange(this.wasm, 'hashBlocksAt digests', dst, count * SHA256_DIGEST_SIZE);
-    if (this.lanes === 4) kx(this.wasm).sha256_blocks(ctx, src, count, dst);
-    else kx(this.wasm).sha256_blocks_1(ctx, src, count, dst);
+    if (this.lanes === 4) this.wasm.x.sha256_blocks(ctx, src, count, dst);
+    else this.wasm.x.sha256_blocks_1(ctx, src, count, dst);
   }
 
   /**
@@ -165,7 +165,7 @@ export class Sha256BlockHasher {
     this.checkCount(count);
     checkRange(this.wasm, 'hashBlocksAtSkipZero source', src, count * this.blockSize);
     checkRange(this.wasm, 'hashBlocksAtSkipZero digests', dst, count * SHA256_DIGEST_SIZE);
-    return kx(this.wasm).sha256_blocks_skip_zero(ctx, src, count, dst, this.lanes) >>> 0;
+    return this.wasm.x.sha256_blocks_skip_zero(ctx, src, count, dst, this.lanes) >>> 0;
   }
 
   /**
@@ -193,10 +193,10 @@ export class Sha256BlockHasher {
       this.scratch = this.wasm.alloc(bs <= SMALL_BLOCK_MAX ? 2 * CHUNK : bs <= FOUR_BLOCK_MAX ? 4 * bs : CHUNK);
     }
     const s = this.scratch;
-    const x = kx(this.wasm);
+    const x = this.wasm.x;
     if (bs <= FOUR_BLOCK_MAX) {
       const per = bs <= SMALL_BLOCK_MAX ? CHUNK / bs : 4;
-      const digests = bs <= SMALL_BLOCK_MAX ? s + CHUNK : ctx + OFF_DIGEST;
+      const digests = bs <= SMALL_BLOCK_MAX ? s + CHUNK : ctx + this.at.digests;
       for (let i = 0; i < n; i += per) {
         const k = Math.min(per, n - i);
         this.wasm.u8().set(data.subarray(i * bs, (i + k) * bs), s);
@@ -208,13 +208,13 @@ export class Sha256BlockHasher {
     }
     // A block larger than the scratch run: stream it through the one-buffer kernel.
     for (let i = 0; i < n; i++) {
-      x.sha256_block_begin(ctx, ctx + OFF_STREAM);
+      x.sha256_block_begin(ctx, ctx + this.at.stream);
       for (let off = 0; off < bs; off += CHUNK) {
         this.wasm.u8().set(data.subarray(i * bs + off, i * bs + off + CHUNK), s);
-        x.sha256_update(ctx + OFF_STREAM, s, CHUNK / SHA256_BLOCK_SIZE);
+        x.sha256_update(ctx + this.at.stream, s, CHUNK / SHA256_BLOCK_SIZE);
       }
-      x.sha256_block_end(ctx, ctx + OFF_STREAM, ctx + OFF_DIGEST);
-      out.set(this.wasm.bytes(ctx + OFF_DIGEST, SHA256_DIGEST_SIZE), outOffset + i * SHA256_DIGEST_SIZE);
+      x.sha256_block_end(ctx, ctx + this.at.stream, ctx + this.at.digests);
+      out.set(this.wasm.bytes(ctx + this.at.digests, SHA256_DIGEST_SIZE), outOffset + i * SHA256_DIGEST_SIZE);
     }
   }
 
@@ -222,7 +222,7 @@ export class Sha256BlockHasher {
   get zeroBlockDigest(): Uint8Array {
     if (this.zero === undefined) {
       const ctx = this.live();
-      const p = kx(this.wasm).sha256_ctx_zero_digest(ctx) >>> 0;
+      const p = this.wasm.x.sha256_ctx_zero_digest(ctx) >>> 0;
       this.zero = this.wasm.bytes(p, SHA256_DIGEST_SIZE).slice();
     }
     return this.zero.slice();
@@ -241,20 +241,21 @@ export class Sha256BlockHasher {
 /** True when the `len` bytes at WASM address `ptr` are all zero. */
 export function isZeroAt(wasm: Wasm, ptr: number, len: number): boolean {
   checkRange(wasm, 'isZeroAt', ptr, len);
-  return kx(wasm).is_zero(ptr, len) !== 0;
+  return wasm.x.is_zero(ptr, len) !== 0;
 }
 
-// sha256() streams through one 64 KiB run: data, then the state and digest.
+// sha256() streams through one 64 KiB run: data, then the state and the
+// digest in the last 128 bytes.
 const ONE_SHOT_RUN = 64 << 10;
-const ONE_SHOT_DATA = ONE_SHOT_RUN - 64;
+const ONE_SHOT_DATA = ONE_SHOT_RUN - 128;
 
 /** Plain SHA-256 (no salt) of `data`, any length up to 2^53 - 1 bytes. */
 export function sha256(wasm: Wasm, data: Uint8Array): Uint8Array {
-  const x = kx(wasm);
+  const x = wasm.x;
   const run = wasm.alloc(ONE_SHOT_RUN);
   try {
     const st = run + ONE_SHOT_DATA;
-    const out = st + 32;
+    const out = st + x.sha256_state_size();
     const len = data.length;
     x.sha256_init(st);
     const full = len - (len % SHA256_BLOCK_SIZE);

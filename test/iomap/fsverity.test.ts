@@ -100,7 +100,7 @@ describe("the seed's IOMAP_F_FSVERITY rules", () => {
     // A 64 KiB folio over the metadata, its bytes poisoned to see what is touched.
     const folio = await mapping.getFolio(META / 4096, FOLIO);
     expect(folio.size).toBe(FOLIO);
-    cache.fx.folio_fill(folio.ptr, 0xcc, folio.size);
+    folio.fill(0xcc);
     folio.put();
     const seen: Array<{ pos: number; zeroed: boolean; flags: number }> = [];
     const verify = (_i: IomapInode, r: { pos: number; zeroed: boolean; iomapFlags: number }) =>

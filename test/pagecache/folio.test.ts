@@ -3,8 +3,6 @@ import { MemoryDevice } from '../../src/device/index.js';
 import { isErrno } from '../../src/errors.js';
 import { iomapBufferedRead, iomapBufferedWrite, iomapFsync, iomapWritepages } from '../../src/iomap/index.js';
 import { PageCache } from '../../src/pagecache/index.js';
-import type { ArenaExports } from '../../src/wasm/arena.js';
-import type { FolioExports } from '../../src/wasm/folio.js';
 import { instantiateWasm } from '../../src/wasm/index.js';
 import { TestFs, TestInode } from '../helpers/iomap-testfs.js';
 
@@ -15,7 +13,7 @@ function rng(seed: number) {
 describe('folio block bitmaps (WASM)', () => {
   it('set, clear, next-set, next-clear and runs agree with a boolean array across word boundaries', async () => {
     const w = await instantiateWasm();
-    const x = w.x as unknown as FolioExports;
+    const x = w.x;
     const r = rng(99);
     for (const nblocks of [2, 31, 32, 33, 100, 512, 4096]) {
       const map = x.ifs_alloc(nblocks) >>> 0;
@@ -64,7 +62,7 @@ describe('folio block bitmaps (WASM)', () => {
 
   it('allocates bitmaps from a slab, not a 4 KiB page each', async () => {
     const w = await instantiateWasm();
-    const x = w.x as unknown as FolioExports & ArenaExports;
+    const x = w.x;
     const ptrs = Array.from({ length: 64 }, () => x.ifs_alloc(16) >>> 0);
     expect(new Set(ptrs).size).toBe(64);
     expect(x.ifs_slab_bytes()).toBe(4096);
@@ -74,7 +72,7 @@ describe('folio block bitmaps (WASM)', () => {
 
   it('blocks_to_read follows iomap_block_needs_zeroing with the seed', async () => {
     const w = await instantiateWasm();
-    const x = w.x as unknown as FolioExports;
+    const x = w.x;
     const MAPPED = 2;
     expect(x.blocks_to_read(0, 4096, 8, 0, 0, 1e9)).toBe(0); // hole
     expect(x.blocks_to_read(0, 4096, 8, 3, 0, 1e9)).toBe(0); // unwritten
@@ -173,7 +171,7 @@ describe('page cache: reclaim under a byte budget', () => {
   it('memory stays within budget + a constant while a file 24 times the budget is written and read', async () => {
     const budget = 1 << 20;
     const wasm = await instantiateWasm();
-    const x = wasm.x as unknown as ArenaExports;
+    const x = wasm.x;
     const cache = new PageCache(wasm, { budgetBytes: budget });
     const dev = new MemoryDevice({ blockSize: 4096, size: 64 << 20 });
     const fs = new TestFs(4096);
