@@ -28,7 +28,7 @@ import type { VerityParams } from '../verity/params.js';
 import type { VerityOps } from '../verity/verity-ops.js';
 import { MerkleVerifier } from '../verity/verify.js';
 import type { MerkleTreeBuilder } from '../verity/tree.js';
-import { leafHashPool, startedLeafHashPool, POOL_CHUNK_BYTES, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool, type LeafRun } from '../verity/pool.js';
+import { leafHashPool, poolTakes, startedLeafHashPool, POOL_CHUNK_BYTES, type LeafHashPool, type LeafRun } from '../verity/pool.js';
 import { dropVerityMetadata, writebackInode } from './engine.js';
 import type { Inode } from './inode.js';
 import type { Volume } from './volume.js';
@@ -73,7 +73,7 @@ const POOL_USE_BYTES = 8 << 20;
 
 /**
  * The worker pool and the device's descriptor, when sealing should hash
- * written extents there: SHA-256 at a block size the pool takes, a device
+ * written extents there: an algorithm and block size the pool takes, a device
  * whose bytes workers can read (a FileDevice, after the writeback and flush
  * that start sealing), and enough written data to pay for it.
  */
@@ -84,7 +84,7 @@ async function sealPool(
 ): Promise<{ pool: LeafHashPool; fd: number; ready: () => boolean } | undefined> {
   const fd = volume.device.readFd;
   const mb = params.blockSize;
-  if (fd === undefined || params.algorithm.name !== 'sha256' || mb < POOL_MIN_BLOCK_SIZE || mb > POOL_MAX_BLOCK_SIZE) return undefined;
+  if (fd === undefined || !poolTakes(params.algorithm.name, mb)) return undefined;
   const written = inode.extents.extents().reduce((n, e) => n + (e.state === 'written' ? e.blocks * inode.blockSize : 0), 0);
   let pool = startedLeafHashPool();
   let up = pool !== undefined;
@@ -197,7 +197,7 @@ function feedData(volume: Volume, inode: Inode, onProgress?: (bytesDone: number,
       for (; next < steps.length && jobs.size < window; next++) {
         const s = steps[next]!;
         if (s.kind !== 'device') continue;
-        const job = direct.pool.hashFileBlocks(direct.fd, s.at, s.len / mb, mb, params.salt);
+        const job = direct.pool.hashFileBlocks(direct.fd, s.at, s.len / mb, mb, params.salt, params.algorithm.name);
         job.catch(() => undefined); // awaited in its turn, or dropped after an earlier failure
         jobs.set(next, job);
       }

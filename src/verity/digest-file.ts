@@ -28,9 +28,10 @@ import { fail, IomapVerityError, type ErrnoCode } from '../errors.js';
 import { finishDigest, TreeCollector, type FsverityDigestOptions, type FsverityDigestResult } from './digest.js';
 import { computeMerkleTreeParams, validateDigestParams, type VerityParams } from './params.js';
 import { feedLeavesFromPool } from './pool-feed.js';
-import { leafHashPool, startedLeafHashPool, POOL_CHUNK_BYTES, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool } from './pool.js';
+import { leafHashPool, poolTakes, startedLeafHashPool, POOL_CHUNK_BYTES, type LeafHashPool } from './pool.js';
 import { loadWasm } from '../wasm/index.js';
 import { Sha256BlockHasher } from '../wasm/sha256.js';
+import { Sha512BlockHasher } from '../wasm/sha512.js';
 import { MerkleTreeBuilder, type MerkleBlockSink } from './tree.js';
 
 /** Options of `fsverityDigestFile`. */
@@ -114,9 +115,9 @@ export async function fsverityDigestFile(path: string, opts?: FsverityDigestFile
     }
     const builder = await MerkleTreeBuilder.create(params, { sink });
     try {
-      // Whole blocks go to the pool or, for SHA-256, are hashed in WASM
-      // memory on this thread; what is left (the final partial block, or
-      // everything for SHA-512 and huge blocks) goes through a JS buffer.
+      // Whole blocks go to the pool or are hashed in WASM memory on this
+      // thread; what is left (the final partial block, or everything for
+      // huge blocks) goes through a JS buffer.
       let done = 0;
       const whole = Math.floor(size / bs) * bs;
       if (usePool(params, size, opts)) done = await digestParallel(builder, fh.fd, size, path, opts);
@@ -157,26 +158,20 @@ export async function fsverityDigestFile(path: string, opts?: FsverityDigestFile
 
 function usePool(params: VerityParams, size: number, opts: FsverityDigestFileOptions | undefined): boolean {
   const bs = params.blockSize;
-  return (
-    opts?.parallel !== false &&
-    size >= PARALLEL_THRESHOLD &&
-    params.algorithm.name === 'sha256' &&
-    bs >= POOL_MIN_BLOCK_SIZE &&
-    bs <= POOL_MAX_BLOCK_SIZE
-  );
+  return opts?.parallel !== false && size >= PARALLEL_THRESHOLD && poolTakes(params.algorithm.name, bs);
 }
 
 // The one-thread path hashes in place up to this block size (4 blocks per
-// 4 MiB read keep the 4-lane kernel busy); larger blocks and SHA-512 take
-// the JS-buffer path below.
+// 4 MiB read keep the SIMD kernels busy); larger blocks take the JS-buffer
+// path below.
 const INLINE_MAX_BLOCK_SIZE = 1 << 20;
 
 function useInline(params: VerityParams): boolean {
-  return params.algorithm.name === 'sha256' && params.blockSize <= INLINE_MAX_BLOCK_SIZE;
+  return params.blockSize <= INLINE_MAX_BLOCK_SIZE;
 }
 
 /**
- * The one-thread path for SHA-256: what a pool worker does, on this thread.
+ * The one-thread path: what a pool worker does, on this thread.
  * The file's whole blocks are read straight into WebAssembly memory (no
  * copy through a JS buffer) and hashed there by the zero-aware kernel; a
  * read that was all zeros goes to the builder as a zero run. Reads are
@@ -198,15 +193,17 @@ async function digestInline(
   if (blocks * bs <= from) return from;
   const per = Math.min(POOL_CHUNK_BYTES / bs, blocks);
   const wasm = await loadWasm();
-  const hasher = Sha256BlockHasher.create(wasm, builder.params.salt, bs);
+  const { salt, algorithm } = builder.params;
+  const hasher = algorithm.id === 1 ? Sha256BlockHasher.create(wasm, salt, bs) : Sha512BlockHasher.create(wasm, salt, bs);
+  const ds = algorithm.digestSize;
   let buf = 0;
   let dig = 0;
   try {
     buf = wasm.alloc(per * bs);
-    dig = wasm.alloc(per * 32);
+    dig = wasm.alloc(per * ds);
     // The builder's sink may allocate (and grow memory), so digests leave
     // WASM memory before the builder sees them.
-    const digests = new Uint8Array(per * 32);
+    const digests = new Uint8Array(per * ds);
     for (let b = from / bs; b < blocks; ) {
       if (stop) {
         // Let the workers' "ready" messages in (everything above is
@@ -230,7 +227,7 @@ async function digestInline(
       if (hasher.hashBlocksAtSkipZero(buf, n, dig) === n) {
         await builder.addZeroBlocks(n);
       } else {
-        digests.set(wasm.bytes(dig, n * 32));
+        digests.set(wasm.bytes(dig, n * ds));
         await builder.addLeafDigests(digests, n);
       }
       b += n;
@@ -301,7 +298,9 @@ async function digestOnPool(
   const bs = builder.params.blockSize;
   const blocks = Math.floor(size / bs);
   try {
-    await feedLeavesFromPool(pool, fd, from / bs, blocks, bs, builder.params.salt, builder, (done) => opts?.onProgress?.(done, size));
+    const onProgress = (done: number) => opts?.onProgress?.(done, size);
+    const { salt, algorithm } = builder.params;
+    await feedLeavesFromPool(pool, fd, from / bs, blocks, bs, salt, builder, onProgress, algorithm.name);
   } catch (e) {
     if (!(e instanceof IomapVerityError)) throw e;
     const short = /^the file ended at (\d+) bytes/.exec(e.message);

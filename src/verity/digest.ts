@@ -9,7 +9,7 @@ import { computeFileDigest, encodeDescriptor, formatDigest } from './descriptor.
 import type { HashAlgorithmName } from './hash-algs.js';
 import { computeMerkleTreeParams, validateDigestParams, type VerityParams, type VerityParamsOptions } from './params.js';
 import { MerkleTreeBuilder, type MerkleBlockSink, type MerkleTreeResult } from './tree.js';
-import { leafHashPool, startedLeafHashPool, POOL_CHUNK_BYTES, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool, type LeafRun } from './pool.js';
+import { leafHashPool, poolTakes, startedLeafHashPool, POOL_CHUNK_BYTES, type LeafHashPool, type LeafRun } from './pool.js';
 
 /** Options of `fsverityDigest`: the parameters, and whether to return the tree. */
 export interface FsverityDigestOptions extends VerityParamsOptions {
@@ -133,8 +133,7 @@ const PARALLEL_BYTES = 8 << 20;
 
 /** The worker pool when this digest should use it (see FsverityDigestOptions.parallel). */
 async function digestPool(params: VerityParams, input: DigestInput, parallel: boolean | undefined): Promise<LeafHashPool | undefined> {
-  const bs = params.blockSize;
-  if (parallel === false || params.algorithm.name !== 'sha256' || bs < POOL_MIN_BLOCK_SIZE || bs > POOL_MAX_BLOCK_SIZE) return undefined;
+  if (parallel === false || !poolTakes(params.algorithm.name, params.blockSize)) return undefined;
   if (parallel === true) return leafHashPool();
   const size = isUint8Array(input) ? input.length : undefined;
   const running = startedLeafHashPool();
@@ -154,6 +153,7 @@ async function feedBlocksPooled(
   pool: LeafHashPool,
 ): Promise<void> {
   const { blockSize: bs, salt } = builder.params;
+  const algorithm = builder.params.algorithm.name;
   const window = pool.threads * 2 + 1;
   const inFlight: Promise<LeafRun>[] = [];
   let job: Uint8Array | undefined;
@@ -167,7 +167,7 @@ async function feedBlocksPooled(
     if (fill === 0) return;
     // The job's bytes are transferred: a buffer of exactly its size.
     const data = fill === job!.length ? job! : job!.slice(0, fill);
-    const p = pool.hashBytes(data, bs, salt);
+    const p = pool.hashBytes(data, bs, salt, algorithm);
     p.catch(() => undefined); // awaited in order, or dropped after an earlier failure
     inFlight.push(p);
     job = undefined;

@@ -8,6 +8,7 @@
  */
 import type { LeafHashPool, LeafRun } from './pool.js';
 import { POOL_CHUNK_BYTES } from './pool.js';
+import type { HashAlgorithmName } from './hash-algs.js';
 
 /** What the feeder needs of a builder (MerkleTreeBuilder has both). */
 export interface LeafDigestSink {
@@ -21,7 +22,8 @@ export interface LeafDigestSink {
  * Hash whole blocks `first` to `end` (exclusive) of `blockSize` bytes of
  * the open file `fd` on `pool`'s workers, and feed their digests to `sink`
  * in order. `onProgress` gets the bytes of the file fed so far (counted
- * from its start) after each job. Rejects with the first job's error (EIO
+ * from its start) after each job; `algorithm` is the hash (SHA-256 when
+ * not given). Rejects with the first job's error (EIO
  * when the file shrank) once the jobs still out have finished; their
  * results are dropped.
  */
@@ -34,6 +36,7 @@ export async function feedLeavesFromPool(
   salt: Uint8Array,
   sink: LeafDigestSink,
   onProgress?: (bytesDone: number) => void,
+  algorithm: HashAlgorithmName = 'sha256',
 ): Promise<void> {
   const per = POOL_CHUNK_BYTES / blockSize;
   // Enough jobs in flight that every worker has its next one queued while
@@ -43,7 +46,7 @@ export async function feedLeavesFromPool(
   let next = first;
   const submit = (): void => {
     const n = Math.min(per, end - next);
-    const p = pool.hashFileBlocks(fd, next * blockSize, n, blockSize, salt);
+    const p = pool.hashFileBlocks(fd, next * blockSize, n, blockSize, salt, algorithm);
     // A job that fails after an earlier one already failed is never awaited.
     p.catch(() => undefined);
     inFlight.push(p);
