@@ -15,7 +15,14 @@
 // rotation by 8 in sigma0 is a byte shuffle). The one-buffer kernel uses
 // scalar i64 rotates, which the CPU has, so the two are much closer than
 // SHA-256's 4-lane and one-buffer kernels; sha512_blocks takes pairs
-// through whichever the context was set up with (see sha512_ctx_init).
+// through whichever kernel its caller asks for.
+//
+// Measured on 4 KiB blocks, one thread, this project's 2-core EPYC under a
+// load average of 7 to 12 (so ratios only): the 2-lane kernel 1.3x to 1.6x
+// the one-buffer kernel, 1.5x to 2.0x hash-wasm; against node:crypto
+// (OpenSSL, no SHA-512 instructions on this CPU) 0.7x to 1.5x, the noise
+// of the load. A round is about 50 vector operations for two blocks, 18
+// of them shifts, against about 33 scalar ones for one block.
 //
 // Memory: the caller (TypeScript) owns every buffer; this file keeps only
 // static tables and scratch. Nothing here allocates, and every export takes
