@@ -18,7 +18,7 @@
 // through whichever kernel its caller asks for.
 //
 // Measured on 4 KiB blocks, one thread, this project's 2-core EPYC under a
-// load average of 7 to 12 (so ratios only): the 2-lane kernel 1.3x to 1.6x
+// load average of 7 to 12 (so ratios only): the 2-lane kernel 1.2x to 1.6x
 // the one-buffer kernel, 1.5x to 2.0x hash-wasm; against node:crypto
 // (OpenSSL, no SHA-512 instructions on this CPU) 0.7x to 1.5x, the noise
 // of the load. A round is about 50 vector operations for two blocks, 18
