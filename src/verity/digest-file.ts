@@ -7,9 +7,9 @@
  * The file is read in large chunks (4 MiB) and all-zero blocks are found
  * by a scan, not hashed: they go into the tree as holes, which the builder
  * collapses to precomputed digests. A sparse file therefore costs a read of
- * its zeros but almost no hashing. For SHA-256 the chunks are read straight
- * into WebAssembly memory and scanned and hashed there; SHA-512 and huge
- * blocks go through a JS buffer. Memory: the I/O buffer plus one block per
+ * its zeros but almost no hashing. The chunks are read straight into
+ * WebAssembly memory and scanned and hashed there; huge blocks go through
+ * a JS buffer. Memory: the I/O buffer plus one block per
  * tree level; the tree, if asked for, streams to `treeSink`.
  *
  * Files of `PARALLEL_THRESHOLD` bytes or more have their whole blocks read
@@ -48,7 +48,7 @@ export interface FsverityDigestFileOptions extends FsverityDigestOptions {
   /**
    * Hash on worker threads (default true): files of `PARALLEL_THRESHOLD`
    * bytes or more once the process's pool runs, and a file of 64 MiB or
-   * more starts it. SHA-256 with 1 KiB to 64 KiB blocks only; anything
+   * more starts it. SHA-256 or SHA-512 with 1 KiB to 64 KiB blocks only; anything
    * else, a one-core machine, or `IOMAP_VERITY_THREADS=1` takes the
    * one-thread path, which gives the same bytes.
    */

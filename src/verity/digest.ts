@@ -17,7 +17,7 @@ export interface FsverityDigestOptions extends VerityParamsOptions {
   merkleTree?: boolean;
   /**
    * Hash on worker threads (worker_threads in Node, Web Workers in a
-   * browser; SHA-256, blocks of 1 KiB to 64 KiB): `true` always, `false`
+   * browser; SHA-256 or SHA-512, blocks of 1 KiB to 64 KiB): `true` always, `false`
    * never; by default for a Uint8Array of 64 MiB or more, or of 8 MiB or
    * more and any stream once the workers are running. One thread where
    * there are no workers or a single core.

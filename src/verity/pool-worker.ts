@@ -9,8 +9,9 @@
  *
  * Both share one core: the worker's own instance of the module, memory
  * allocated once at start, and the zero-aware SIMD kernel of the job's
- * algorithm (SHA-256 4-lane, SHA-512 2-lane) over a range of whole blocks, answered with the digests (transferred, not copied) or,
- * when every block was zero, with no digests at all.
+ * algorithm (SHA-256 4-lane, SHA-512 2-lane) over a range of whole
+ * blocks, answered with the digests (transferred, not copied) or, when
+ * every block was zero, with no digests at all.
  *
  * - Node (worker_threads): a job names a range of an open file descriptor
  *   (`fd`, `pos`), read with positional reads straight into the worker's
