@@ -36,6 +36,15 @@ export {
   toHex,
 } from './verity/descriptor.js';
 export type { VerityDescriptor } from './verity/descriptor.js';
+// fs-verity built-in signatures: PKCS#7 as `fsverity sign` makes it.
+export { signFsverityDigest, verifyFsveritySignature, formatSignedDigest } from './verity/signature.js';
+export type {
+  FsverityDigestInput,
+  PemInput,
+  SignFsverityDigestOptions,
+  VerifyFsveritySignatureOptions,
+  FsveritySignatureSigner,
+} from './verity/signature.js';
 export { MerkleTreeBuilder } from './verity/tree.js';
 export type { MerkleBlockSink, MerkleTreeResult } from './verity/tree.js';
 // The engine: block devices, and the reference filesystem over them.

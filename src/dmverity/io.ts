@@ -4,6 +4,7 @@
  * WebAssembly memory cannot race a `memory.grow` that detaches its view.
  */
 import { fail, isErrno, isUint8Array, type ErrnoCode } from '../errors.js';
+import { nodeFs } from '#platform';
 
 /** Data or hash device: a local path (Node) or the bytes themselves. */
 export type DmverityInput = string | Uint8Array;
@@ -40,7 +41,7 @@ export async function openSource(input: DmverityInput, what: string): Promise<Dm
     };
   }
   if (typeof input !== 'string') throw fail('EINVAL', `${what}: a path or a Uint8Array`);
-  const fs = await import('node:fs');
+  const fs = await nodeFs();
   let fd: number;
   try {
     fd = fs.openSync(input, 'r');

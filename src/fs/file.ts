@@ -7,7 +7,7 @@
  * was (except a device error in the middle of a write, which leaves the
  * bytes copied so far in the cache, as a short write would).
  */
-import { fail } from '../errors.js';
+import { fail, isUint8Array } from '../errors.js';
 import type { Inode } from './inode.js';
 import { holeBlocks } from './iomap-ops.js';
 import { checkBytes, checkFileEnd, checkFileSize, checkRange } from './validate.js';
@@ -22,6 +22,14 @@ import type { VerityMetadataType } from '../verity/read-metadata.js';
 export interface EnableVerityOptions extends VerityParamsOptions {
   /** Called as the data is hashed, with the bytes of the file done so far and its size. */
   onProgress?: (bytesDone: number, totalBytes: number) => void;
+  /**
+   * A built-in signature to store after the descriptor (DER PKCS#7 over the
+   * file digest, as `fsverity sign` or `signFsverityDigest` makes it), at
+   * most 16128 bytes. On a volume opened with `trusted`, it must verify for
+   * this file's digest, or sealing fails (EKEYREJECTED, EBADMSG) and leaves
+   * the file unsealed; with `requireSignatures`, sealing without one is EPERM.
+   */
+  signature?: Uint8Array;
 }
 
 /** Options of `File.allocate`. */
@@ -260,12 +268,14 @@ export class File {
     const params = validateSealParams(opts);
     const onProgress = opts.onProgress;
     if (onProgress !== undefined && typeof onProgress !== 'function') throw fail('EINVAL', 'onProgress must be a function');
+    const signature = opts.signature;
+    if (signature !== undefined && !isUint8Array(signature)) return Promise.reject(fail('EINVAL', 'signature must be a Uint8Array (the DER bytes `fsverity sign` writes)'));
     const inode = this.inode;
     // As FS_IOC_ENABLE_VERITY: a second enable while one is under way is
     // refused at once rather than queued behind it.
     if (inode.enablePending) return Promise.reject(fail('EBUSY', `fs-verity is already being enabled on file ${JSON.stringify(inode.name)}`));
     inode.enablePending = true;
-    return this.mp.run(async () => enableVerity(this.mp, this.alive(), params, onProgress)).finally(() => {
+    return this.mp.run(async () => enableVerity(this.mp, this.alive(), params, onProgress, signature && Uint8Array.from(signature))).finally(() => {
       inode.enablePending = false;
     });
   }
@@ -278,8 +288,10 @@ export class File {
   /**
    * Read fs-verity metadata (FS_IOC_READ_VERITY_METADATA) with pread
    * semantics: 'merkle_tree' gives the bytes `fsverity digest
-   * --out-merkle-tree` writes, 'descriptor' those of `--out-descriptor`,
-   * 'signature' is ENODATA (no built-in signatures). ENODATA when not sealed.
+   * --out-merkle-tree` writes, 'descriptor' those of `--out-descriptor`
+   * (`sig_size` zero, the signature left out, as the kernel returns it),
+   * 'signature' the built-in signature stored at sealing (ENODATA when
+   * there is none). ENODATA when not sealed.
    */
   readVerityMetadata(type: VerityMetadataType, offset: number, length: number): Promise<Uint8Array> {
     if (type !== 'merkle_tree' && type !== 'descriptor' && type !== 'signature') {

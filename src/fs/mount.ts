@@ -12,6 +12,7 @@ import type { BlockDevice } from '../device/block-device.js';
 import type { PageCache } from '../pagecache/index.js';
 import type { Allocator } from './allocator.js';
 import { FsAllocContext, FsIomapOps, FsWritebackOps } from './iomap-ops.js';
+import type { PemInput } from '../verity/signature.js';
 
 /** The volume's calls a mount hands on; see the methods of `Mount` of the same names. */
 export interface MountHooks {
@@ -25,7 +26,16 @@ export interface MountHooks {
  * only; its methods other than `releaseExtent` are the volume's lock and
  * commits, with the errors and durability given at each.
  */
+/** How this open of a volume treats fs-verity built-in signatures (set by Volume from its open options). */
+export interface SignaturePolicy {
+  readonly trusted: readonly PemInput[] | undefined;
+  readonly require: boolean;
+}
+
 export class Mount {
+  /** Checked by verity-signature.ts when a file is sealed or opened. */
+  signatures: SignaturePolicy = { trusted: undefined, require: false };
+
   /** The allocator and its next-fit rotor, shared by both ops tables. */
   readonly alloc: FsAllocContext;
   /** The iomap ops of reads, buffered writes, zeroing and truncation. */

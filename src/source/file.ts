@@ -5,6 +5,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { fail, type ErrnoCode } from '../errors.js';
 import { checkRead, throwIfAborted, type ByteSource } from './source.js';
+import { nodeFsPromises } from '#platform';
 
 function nodeError(e: unknown, what: string): Error {
   const code = (e as NodeJS.ErrnoException)?.code;
@@ -54,7 +55,7 @@ class FileSource implements ByteSource {
 export async function openFileSource(path: string): Promise<ByteSource> {
   let fsp: typeof import('node:fs/promises');
   try {
-    fsp = await import('node:fs/promises');
+    fsp = await nodeFsPromises();
   } catch (e) {
     throw fail('EOPNOTSUPP', `local paths need Node (no file system here): ${path}`, e);
   }

@@ -4,6 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import { fail } from '../errors.js';
+import { nodeStream } from '#platform';
 
 /**
  * Wrap `stream` in a Node `Readable` that ends when it ends and errors
@@ -13,7 +14,7 @@ import { fail } from '../errors.js';
 export async function toNodeReadable(stream: ReadableStream<Uint8Array>): Promise<Readable> {
   let Node: typeof Readable;
   try {
-    Node = (await import('node:stream')).Readable;
+    Node = (await nodeStream()).Readable;
   } catch (e) {
     throw fail('EOPNOTSUPP', 'Node streams need Node: use the web ReadableStream here', e);
   }

@@ -21,7 +21,8 @@
  * CLI exits as soon as its work is done.
  */
 import { fail, IomapVerityError, type ErrnoCode } from '../errors.js';
-import { wasmModule } from '../wasm/index.js';
+import { wasmModule, type WasmModule } from '../wasm/index.js';
+import { nodeOs, nodeWorkerThreads } from '#platform';
 import type { HashAlgorithmName } from './hash-algs.js';
 import { POOL_WORKER_SOURCE, WEB_POOL_WORKER_SOURCE } from './pool-worker.js';
 
@@ -136,7 +137,7 @@ export async function poolThreads(): Promise<number> {
   }
   let cores: number;
   if (isNode()) {
-    const os = await import('node:os');
+    const os = await nodeOs();
     cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   } else {
     cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
@@ -355,8 +356,8 @@ function isNode(): boolean {
 type Spawn = (onMessage: (m: Reply) => void) => PoolWorker;
 
 /** Workers on node:worker_threads, running POOL_WORKER_SOURCE. */
-async function nodeWorkers(pool: LeafHashPool, module: WebAssembly.Module): Promise<Spawn> {
-  const { Worker } = await import('node:worker_threads');
+async function nodeWorkers(pool: LeafHashPool, module: WasmModule): Promise<Spawn> {
+  const { Worker } = await nodeWorkerThreads();
   return (onMessage) => {
     const worker = new Worker(POOL_WORKER_SOURCE, {
       eval: true,
@@ -377,7 +378,7 @@ async function nodeWorkers(pool: LeafHashPool, module: WebAssembly.Module): Prom
 }
 
 /** Web Workers from a Blob URL, running WEB_POOL_WORKER_SOURCE; the module goes to each in its first message. */
-function webWorkers(pool: LeafHashPool, module: WebAssembly.Module): Spawn {
+function webWorkers(pool: LeafHashPool, module: WasmModule): Spawn {
   const g = globalThis as unknown as {
     Worker?: new (url: string) => {
       postMessage(m: unknown, transfer: ArrayBuffer[]): void;

@@ -10,6 +10,7 @@
  * `>>> 0`. File positions are f64. Nothing else crosses the boundary.
  */
 import { fail } from '../errors.js';
+import { webAssembly, type WasmGlobal, type WasmMemory } from './webassembly.js';
 
 /** The functions of the module, by assembly file. */
 export interface WasmFunctions {
@@ -140,11 +141,11 @@ export interface WasmFunctions {
 /** Everything the module exports: its functions, its memory and the arena's constants. */
 export interface WasmExports extends WasmFunctions {
   /** The module's linear memory: grows, never shrinks; views detach when it grows. */
-  memory: WebAssembly.Memory;
+  memory: WasmMemory;
   /** log2 of the arena's page size (12). */
-  ARENA_PAGE_SHIFT: WebAssembly.Global;
+  ARENA_PAGE_SHIFT: WasmGlobal;
   /** Largest arena run order (10: 4 MiB). */
-  ARENA_MAX_ORDER: WebAssembly.Global;
+  ARENA_MAX_ORDER: WasmGlobal;
 }
 
 /** Parameter count of every function of `WasmFunctions`; the compiler holds the two lists together. */
@@ -213,14 +214,14 @@ export const WASM_VALUE_EXPORTS = { memory: 'Memory', ARENA_PAGE_SHIFT: 'Global'
  * its kind and parameter count; EIO naming the first that is not (a module
  * built from other sources than this glue).
  */
-export function checkWasmExports(exports: WebAssembly.Exports): WasmExports {
+export function checkWasmExports(exports: Record<string, unknown>): WasmExports {
   for (const [name, arity] of Object.entries(WASM_FUNCTION_ARITY)) {
     const f = exports[name];
     if (typeof f !== 'function' || f.length !== arity)
       throw fail('EIO', `the WebAssembly module does not match its glue: export ${name} should be a function of ${arity} parameters`);
   }
   for (const [name, kind] of Object.entries(WASM_VALUE_EXPORTS)) {
-    if (!(exports[name] instanceof WebAssembly[kind]))
+    if (!(exports[name] instanceof webAssembly()[kind]))
       throw fail('EIO', `the WebAssembly module does not match its glue: export ${name} should be a WebAssembly.${kind}`);
   }
   return exports as unknown as WasmExports;

@@ -6,7 +6,11 @@ import { describe, expect, it } from 'vitest';
 
 const SRC = resolve(__dirname, '../../src');
 
+// Every floor may also use `platform` (Node built-ins, or their browser
+// refusals) through the `#platform` import, which this relative-import
+// check does not see; the test below keeps `node:` imports out of the rest.
 const ALLOWED: Record<string, string[]> = {
+  platform: ['platform', 'errors.ts'],
   wasm: ['wasm', 'errors.ts'],
   device: ['device', 'wasm', 'errors.ts'],
   pagecache: ['pagecache', 'wasm', 'errors.ts'],
@@ -95,6 +99,21 @@ describe('layering (docs/DESIGN.md)', () => {
         .filter((s) => !/^\.\.\/verity\/(hash-algs|pool|pool-feed|pool-worker)\.js$/.test(s))
         .map((s) => `${relative(SRC, f)} -> ${s}`),
     );
+    expect(bad).toEqual([]);
+  });
+
+  it('only src/platform and the command line load node: modules (a browser build must never reach one)', () => {
+    const bad: string[] = [];
+    for (const f of walk(SRC)) {
+      const rel = relative(SRC, f);
+      if (rel.startsWith('platform/') || rel.startsWith('cli/')) continue;
+      const text = readFileSync(f, 'utf8');
+      // Type-only imports (`import type`, `typeof import(…)`, `as import(…)`) are
+      // erased; worker sources inside strings are not modules.
+      for (const m of text.matchAll(/^\s*(import|export)(?!\s+type\b)[^'"\n]*?from\s*['"](node:[^'"]+)['"]|(?<!typeof\s|\bas\s)import\(\s*['"](node:[^'"]+)['"]\s*\)/gm)) {
+        bad.push(`${rel}: ${m[2] ?? m[3]}`);
+      }
+    }
     expect(bad).toEqual([]);
   });
 
