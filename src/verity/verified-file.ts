@@ -15,7 +15,7 @@
 import { fail, isUint8Array, MAX_OFFSET } from '../errors.js';
 import { openSource, type ByteSource, type SourceOptions, type Src } from '../source/index.js';
 import { computeFileDigest, DESCRIPTOR_SIZE, encodeDescriptor, formatDigest, toHex, validateDescriptor, type VerityDescriptor } from './descriptor.js';
-import { hashAlgorithmByName, type HashAlgorithm, type HashAlgorithmName } from './hash-algs.js';
+import { hashAlgorithmById, hashAlgorithmByName, type HashAlgorithm, type HashAlgorithmName } from './hash-algs.js';
 import { computeMerkleTreeParams, validateDigestParams } from './params.js';
 import { leafHashPool, poolTakes, type LeafHashPool } from './pool.js';
 import { MerkleVerifier, type MerkleTreeSource } from './verify.js';
@@ -37,7 +37,15 @@ export interface VerifiedSources {
  */
 export type VerifiedTrust =
   | { digest: string }
-  | { rootHash: Uint8Array | string; size: number; hashAlgorithm?: HashAlgorithmName; blockSize?: number; salt?: Uint8Array };
+  | { rootHash: Uint8Array | string; size: number; hashAlgorithm?: HashAlgorithmName; blockSize?: number; salt?: Uint8Array }
+  | {
+      /** A built-in signature (PKCS#7, as `fsverity sign` writes it) over the file's digest, from any source. */
+      signature: Src;
+      /** The certificates trusted to sign, in PEM; the signature must verify against one of them. */
+      trusted: readonly (string | Uint8Array)[];
+      /** When the signing certificate must be valid (default now); `false` skips the check, as the kernel does. */
+      time?: Date | false;
+    };
 
 /** Options of `openVerified`. */
 export interface OpenVerifiedOptions extends SourceOptions {
@@ -359,6 +367,24 @@ function checkPosLen(pos: number, len: number): void {
   }
 }
 
+/** Largest built-in signature a kernel accepts (FS_VERITY_MAX_SIGNATURE_SIZE less the descriptor). */
+const MAX_SIGNATURE_BYTES = 16128;
+
+/** A signature's bytes from its source, whole; EMSGSIZE past what a kernel accepts. */
+async function readSignature(src: ByteSource, signal?: AbortSignal): Promise<Uint8Array> {
+  const size = src.size ?? (await src.read(0, MAX_SIGNATURE_BYTES + 1, signal)).length;
+  if (size === 0) throw fail('EBADMSG', `the signature ${src.name} is empty`);
+  if (size > MAX_SIGNATURE_BYTES) throw fail('EMSGSIZE', `the signature ${src.name} is ${size} bytes: at most ${MAX_SIGNATURE_BYTES}`);
+  return src.read(0, size, signal);
+}
+
+/** The hash algorithm a descriptor names (byte 1), before it is trusted: only to hash it for the signature check. */
+function descriptorAlgorithm(descBytes: Uint8Array, name: string): HashAlgorithm {
+  const alg = hashAlgorithmById(descBytes[1]!);
+  if (!alg) throw fail('EIO', `the descriptor ${name} names hash algorithm ${String(descBytes[1])}, which this library does not know`);
+  return alg;
+}
+
 /** The descriptor's bytes from its source, whole (a descriptor and any signature after it). */
 async function readDescriptor(src: ByteSource, signal: AbortSignal | undefined): Promise<Uint8Array> {
   const want = src.size === undefined ? MAX_DESCRIPTOR_BYTES : src.size;
@@ -372,7 +398,9 @@ async function readDescriptor(src: ByteSource, signal: AbortSignal | undefined):
  * Open a file for verified reads: `data`, `tree` and `descriptor` may each
  * be an http(s) URL, a local path (Node), a `Uint8Array`, a `Blob` or a
  * reader `{ size?, read(offset, length) }`; `trust` is the digest as
- * `fsverity digest` prints it, or a trusted root hash and size.
+ * `fsverity digest` prints it, a built-in signature of that digest and the
+ * certificates trusted to sign it (EKEYREJECTED or EBADMSG when it does
+ * not verify), or a trusted root hash and size.
  *
  * The descriptor is checked against the digest before anything in it is
  * believed (EIO when it does not hash to it), then validated; EINVAL for a
@@ -393,9 +421,12 @@ export async function openVerified(sources: VerifiedSources, trust: VerifiedTrus
     const root = typeof trust.rootHash === 'string' ? parseHex(trust.rootHash, 'the root hash') : trust.rootHash;
     trustedDescriptor = encodeDescriptor(params, trust.size, root);
   } else if ('signature' in trust) {
-    throw fail('EOPNOTSUPP', 'trusting a signature is not supported by openVerified yet: pass { digest }');
+    if (!Array.isArray(trust.trusted) || trust.trusted.length === 0) {
+      throw fail('EINVAL', 'openVerified with a signature needs { trusted: [PEM certificates] }');
+    }
+    if (sources.descriptor === undefined) throw fail('EINVAL', 'openVerified with a signature needs the descriptor source');
   } else {
-    throw fail('EINVAL', 'openVerified needs { digest: "sha256:<hex>" } or { rootHash, size }');
+    throw fail('EINVAL', 'openVerified needs { digest: "sha256:<hex>" }, { signature, trusted } or { rootHash, size }');
   }
   if (expected && sources.descriptor === undefined) throw fail('EINVAL', 'openVerified with a digest needs the descriptor source');
   const opened: ByteSource[] = [];
@@ -406,7 +437,18 @@ export async function openVerified(sources: VerifiedSources, trust: VerifiedTrus
   };
   try {
     let descBytes: Uint8Array;
-    if (expected) {
+    if ('signature' in trust) {
+      // The signature vouches for the digest the descriptor hashes to; only
+      // then is the descriptor believed, exactly as with a trusted digest.
+      const ds = await open(sources.descriptor!);
+      descBytes = await readDescriptor(ds, opts.signal);
+      const sig = await readSignature(await open(trust.signature), opts.signal);
+      const algorithm = descriptorAlgorithm(descBytes, ds.name);
+      const digest = await computeFileDigest(algorithm, descBytes);
+      // Loaded only here: PKI.js is the largest part of a browser bundle.
+      const { verifyFsveritySignature } = await import('./signature.js');
+      await verifyFsveritySignature(sig, { algorithm: algorithm.name, digest }, { trusted: trust.trusted, time: trust.time });
+    } else if (expected) {
       const ds = await open(sources.descriptor!);
       descBytes = await readDescriptor(ds, opts.signal);
       const actual = await computeFileDigest(expected.algorithm, descBytes);
