@@ -18,7 +18,7 @@ export interface FsverityDigestOptions extends VerityParamsOptions {
   merkleTree?: boolean;
   /**
    * Hash on worker threads (worker_threads in Node, Web Workers in a
-   * browser; SHA-256, blocks of 1 KiB to 64 KiB): `true` always, `false`
+   * browser; SHA-256 or SHA-512, blocks of 1 KiB to 64 KiB): `true` always, `false`
    * never; by default for a Uint8Array of 64 MiB or more, or of 8 MiB or
    * more and any stream once the workers are running. One thread where
    * there are no workers or a single core.
@@ -144,6 +144,7 @@ async function feedBlocksPooled(
   pool: LeafHashPool,
 ): Promise<void> {
   const { blockSize: bs, salt } = builder.params;
+  const algorithm = builder.params.algorithm.name;
   const window = new JobWindow(pool);
   let job: Uint8Array | undefined;
   let fill = 0;
@@ -152,7 +153,7 @@ async function feedBlocksPooled(
     if (fill === 0) return;
     // The job's bytes are transferred: a buffer of exactly its size.
     const data = fill === job!.length ? job! : job!.slice(0, fill);
-    window.start(0, pool.hashBytes(data, bs, salt));
+    window.start(0, pool.hashBytes(data, bs, salt, algorithm));
     job = undefined;
     fill = 0;
     while (window.full) await takeOne();
