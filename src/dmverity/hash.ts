@@ -9,7 +9,9 @@
  * general); SHA-1 on hash-wasm, which keeps the salted state and reloads
  * it per block.
  */
-import type { IHasher } from 'hash-wasm';
+// Named and static, so a bundle that never formats SHA-1 dm-verity trees
+// drops hash-wasm (its package is free of side effects).
+import { createSHA1, type IHasher } from 'hash-wasm';
 import { loadWasm, type Wasm } from '../wasm/index.js';
 import { DmverityBlockHasher } from '../wasm/dmverity.js';
 import type { DmverityHashName } from './params.js';
@@ -37,8 +39,6 @@ export interface DmBlockHasher {
 /** Staging bytes per hasher (whole blocks; at least one). */
 const STAGING_BYTES = 4 << 20;
 
-let hashWasm: Promise<typeof import('hash-wasm')> | undefined;
-
 /** A hasher for blocks of `blockSize` bytes. */
 export async function createDmBlockHasher(
   alg: DmverityHashName,
@@ -49,8 +49,7 @@ export async function createDmBlockHasher(
 ): Promise<DmBlockHasher> {
   if (alg === 'sha256') return WasmDmHasher.create(await loadWasm(), salt, format, blockSize, capacity);
   if (alg === 'sha512') return WasmSha512DmHasher.create(await loadWasm(), salt, format, blockSize, capacity);
-  const mod = await (hashWasm ??= import('hash-wasm'));
-  return new HashWasmDmHasher(await mod.createSHA1(), 20, salt, format, blockSize, capacity);
+  return new HashWasmDmHasher(await createSHA1(), 20, salt, format, blockSize, capacity);
 }
 
 /**
