@@ -42,4 +42,4 @@ export type { MerkleBlockSink, MerkleTreeResult } from './verity/tree.js';
 export { BlockDevice, MemoryDevice, FileDevice, FaultyDevice } from './device/index.js';
 export type { MemoryDeviceOptions, FileDeviceOptions, FaultyDeviceOptions, FaultRule, CrashKeep } from './device/index.js';
 export { Volume, File } from './fs/index.js';
-export type { VolumeFormatOptions, VolumeOpenOptions, VolumeSpace, AllocateOptions, EnableVerityOptions, MetaStore, VerityMeasurement, VerityMetadataType } from './fs/index.js';
+export type { VolumeFormatOptions, VolumeOpenOptions, VolumeSpace, RenameOptions, AllocateOptions, EnableVerityOptions, MetaStore, VerityMeasurement, VerityMetadataType } from './fs/index.js';

@@ -4,7 +4,7 @@
  * allocator, metadata store).
  */
 export { Volume } from './volume.js';
-export type { VolumeFormatOptions, VolumeOpenOptions, VolumeSpace } from './volume.js';
+export type { VolumeFormatOptions, VolumeOpenOptions, VolumeSpace, RenameOptions } from './volume.js';
 export type { VerityMeasurement, VerityMetadataType } from './verity.js';
 export { File } from './file.js';
 export type { AllocateOptions, EnableVerityOptions } from './file.js';

@@ -45,6 +45,12 @@ export interface VolumeFormatOptions extends VolumeOpenOptions {
   metaAreaBytes?: number;
 }
 
+/** Options of `Volume.rename`. */
+export interface RenameOptions {
+  /** Replace `to` even when it is sealed with fs-verity (default false: EPERM). */
+  replaceSealed?: boolean;
+}
+
 /** Space accounting, in filesystem blocks. */
 export interface VolumeSpace {
   blockSize: number;
@@ -251,15 +257,72 @@ export class Volume {
   remove(name: string): Promise<void> {
     const n = checkName(name);
     return this.run(async () => {
-      const inode = this.lookup(n);
-      await inode.mapping.clear();
-      inode.mapping.takeError();
-      for (const e of inode.extents.punch(0, Infinity)) this.releaseExtent(e);
-      inode.removed = true;
-      forgetVerity(inode);
-      this.byName.delete(n);
+      await this.dropInode(this.lookup(n));
+    });
+  }
+
+  /**
+   * Rename `from` to `to` in one step (rename(2)): every `File` open on it
+   * keeps working under the new name, and the new name is durable at the
+   * next sync or fsync, in the same commit that drops the old one, so a
+   * crash shows the file under exactly one of the two names. A file already
+   * called `to` is replaced: its open handles get ENOENT and its blocks are
+   * freed by that commit. Replacing a file sealed with fs-verity is EPERM
+   * unless `opts.replaceSealed` says the caller means it, since a sealed
+   * file is the one a user least expects to lose to a stray rename.
+   * ENOENT when there is no `from`; EBUSY while fs-verity is being enabled
+   * on either file; EINVAL/ENAMETOOLONG for a bad name. Renaming a file to
+   * its own name does nothing.
+   */
+  rename(from: string, to: string, opts: RenameOptions = {}): Promise<void> {
+    let f: string;
+    let t: string;
+    let replaceSealed: unknown;
+    try {
+      f = checkName(from);
+      t = checkName(to);
+      replaceSealed = opts?.replaceSealed ?? false;
+      if (typeof replaceSealed !== 'boolean') throw fail('EINVAL', 'replaceSealed must be a boolean');
+      // As a second enable is refused at once, so is a rename of a file
+      // being sealed, rather than queued until the seal is done.
+      for (const n of [f, t]) {
+        if (this.byName.get(n)?.enablePending) throw fail('EBUSY', `cannot rename: fs-verity is being enabled on ${JSON.stringify(n)}`);
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.run(async () => {
+      const inode = this.lookup(f);
+      if (f === t) return;
+      if (inode.enablePending || inode.verity === 'building') {
+        throw fail('EBUSY', `cannot rename ${JSON.stringify(f)}: fs-verity is being enabled on it`);
+      }
+      const old = this.byName.get(t);
+      if (old !== undefined) {
+        if (old.enablePending || old.verity === 'building') {
+          throw fail('EBUSY', `cannot replace ${JSON.stringify(t)}: fs-verity is being enabled on it`);
+        }
+        if (old.verity === 'sealed' && !replaceSealed) {
+          throw fail('EPERM', `cannot replace ${JSON.stringify(t)}: it is sealed with fs-verity (pass { replaceSealed: true } to replace it anyway)`);
+        }
+        await this.dropInode(old);
+      }
+      this.byName.delete(f);
+      inode.name = t;
+      this.byName.set(t, inode);
       this.volumeDirty = true;
     });
+  }
+
+  /** Forget a file: its cache, its extents (freed at the next commit), its name. */
+  private async dropInode(inode: Inode): Promise<void> {
+    await inode.mapping.clear();
+    inode.mapping.takeError();
+    for (const e of inode.extents.punch(0, Infinity)) this.releaseExtent(e);
+    inode.removed = true;
+    forgetVerity(inode);
+    this.byName.delete(inode.name);
+    this.volumeDirty = true;
   }
 
   /** @internal Give back the space of an extent taken out of a map. */
