@@ -21,7 +21,8 @@ export type ErrnoCode =
   | 'EISDIR'
   | 'ENAMETOOLONG'
   | 'EBADF'
-  | 'EOPNOTSUPP';
+  | 'EOPNOTSUPP'
+  | 'EROFS';
 
 export class IomapVerityError extends Error {
   readonly code: ErrnoCode;

@@ -34,6 +34,22 @@ export interface AllocateOptions {
   keepSize?: boolean;
 }
 
+/** Most bytes one `read` returns in a new array: Linux's MAX_RW_COUNT, below every JS engine's array limit. */
+const MAX_READ_BYTES = 0x7ffff000;
+
+/**
+ * Run `fn`, turning a synchronous throw (a refused argument) into a
+ * rejection: every method of File returns a promise, so `.catch` and
+ * `await` must both see its errors.
+ */
+function rejecting<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
 export class File {
   /** @internal */
   constructor(
@@ -63,6 +79,7 @@ export class File {
   }
 
   private writable(what: string): Inode {
+    this.volume.checkWritable(what);
     const inode = this.alive();
     if (inode.verity === 'sealed') throw fail('EPERM', `${what}: file ${JSON.stringify(inode.name)} is sealed with fs-verity and read-only`);
     if (inode.verity === 'building') throw fail('EBUSY', `${what}: fs-verity is being enabled on file ${JSON.stringify(inode.name)}`);
@@ -87,8 +104,10 @@ export class File {
    * EIO when the device fails.
    */
   read(pos: number, len: number): Promise<Uint8Array> {
-    const r = checkRange(pos, len);
-    return this.volume.run(() => this.readLocked(r.pos, r.len));
+    return rejecting(() => {
+      const r = checkRange(pos, len);
+      return this.volume.run(() => this.readLocked(r.pos, r.len));
+    });
   }
 
   /**
@@ -97,15 +116,20 @@ export class File {
    * without a new array per call, for streaming through one buffer.
    */
   readInto(pos: number, dst: Uint8Array): Promise<number> {
-    const into = checkBytes(dst);
-    const r = checkRange(pos, into.length);
-    return this.volume.run(async () => (await this.readLocked(r.pos, r.len, into)).length);
+    return rejecting(() => {
+      const into = checkBytes(dst);
+      const r = checkRange(pos, into.length);
+      return this.volume.run(async () => (await this.readLocked(r.pos, r.len, into)).length);
+    });
   }
 
   /** Under the volume lock: [pos, pos + len) up to EOF, into `into` when given. */
   private async readLocked(pos: number, len: number, into?: Uint8Array): Promise<Uint8Array> {
     const inode = this.alive();
     if (pos >= inode.size || len === 0) return new Uint8Array(0);
+    if (into === undefined && Math.min(len, inode.size - pos) > MAX_READ_BYTES) {
+      throw fail('EINVAL', `a read returns at most ${MAX_READ_BYTES} bytes at once (as Linux's read(2)): read in pieces, or use readInto with your own buffer`);
+    }
     // A sealed file's data is verified against its Merkle tree before it is cached.
     let verify = inode.verity === 'sealed' ? verityReadHook(this.volume, inode) : undefined;
     if (verify instanceof Promise) verify = await verify;
@@ -118,26 +142,30 @@ export class File {
    * reserved; EPERM on a sealed file.
    */
   write(pos: number, data: Uint8Array): Promise<void> {
-    const bytes = checkBytes(data);
-    const r = checkRange(pos, bytes.length);
-    if (r.len > 0) checkFileEnd(r.pos + r.len);
-    return this.volume.run(async () => {
-      const inode = this.writable('write');
-      if (r.len === 0) return;
-      const bs = inode.blockSize;
-      await this.ensureSpace(holeBlocks(inode, Math.floor(r.pos / bs), Math.ceil((r.pos + r.len) / bs)));
-      const before = inode.size;
-      await writeRange(this.volume, inode, r.pos, bytes);
-      if (inode.size !== before) inode.metaDirty = true;
+    return rejecting(() => {
+      const bytes = checkBytes(data);
+      const r = checkRange(pos, bytes.length);
+      if (r.len > 0) checkFileEnd(r.pos + r.len);
+      return this.volume.run(async () => {
+        const inode = this.writable('write');
+        if (r.len === 0) return;
+        const bs = inode.blockSize;
+        await this.ensureSpace(holeBlocks(inode, Math.floor(r.pos / bs), Math.ceil((r.pos + r.len) / bs)));
+        const before = inode.size;
+        await writeRange(this.volume, inode, r.pos, bytes);
+        if (inode.size !== before) inode.metaDirty = true;
+      });
     });
   }
 
   /** Set the size: shrinking drops the data past it, growing reads back as zeros. EPERM on a sealed file. */
   truncate(size: number): Promise<void> {
-    const s = checkFileSize(size);
-    return this.volume.run(async () => {
-      const inode = this.writable('truncate');
-      await truncateInode(this.volume, inode, s);
+    return rejecting(() => {
+      const s = checkFileSize(size);
+      return this.volume.run(async () => {
+        const inode = this.writable('truncate');
+        await truncateInode(this.volume, inode, s);
+      });
     });
   }
 
@@ -148,31 +176,33 @@ export class File {
    * space is not there.
    */
   allocate(pos: number, len: number, opts: AllocateOptions = {}): Promise<void> {
-    const r = checkRange(pos, len);
-    if (r.len > 0) checkFileEnd(r.pos + r.len);
-    return this.volume.run(async () => {
-      const inode = this.writable('allocate');
-      if (r.len === 0) return;
-      const bs = inode.blockSize;
-      const from = Math.floor(r.pos / bs);
-      const to = Math.ceil((r.pos + r.len) / bs);
-      await this.ensureSpace(holeBlocks(inode, from, to));
-      const ctx = this.volume.alloc;
-      let b = from;
-      while (b < to) {
-        const found = inode.extents.lookup(b);
-        if (found.kind === 'extent') {
-          b = found.extent.fileBlock + found.extent.blocks;
-          continue;
+    return rejecting(() => {
+      const r = checkRange(pos, len);
+      if (r.len > 0) checkFileEnd(r.pos + r.len);
+      return this.volume.run(async () => {
+        const inode = this.writable('allocate');
+        if (r.len === 0) return;
+        const bs = inode.blockSize;
+        const from = Math.floor(r.pos / bs);
+        const to = Math.ceil((r.pos + r.len) / bs);
+        await this.ensureSpace(holeBlocks(inode, from, to));
+        const ctx = this.volume.alloc;
+        let b = from;
+        while (b < to) {
+          const found = inode.extents.lookup(b);
+          if (found.kind === 'extent') {
+            b = found.extent.fileBlock + found.extent.blocks;
+            continue;
+          }
+          const end = Math.min(to, found.fileBlock + found.blocks);
+          const run = ctx.allocator.allocate(end - b, ctx.rotor);
+          ctx.rotor = run.start + run.blocks;
+          inode.extents.insert({ fileBlock: b, blocks: run.blocks, devBlock: run.start, state: 'unwritten' });
+          inode.metaDirty = true;
+          b += run.blocks;
         }
-        const end = Math.min(to, found.fileBlock + found.blocks);
-        const run = ctx.allocator.allocate(end - b, ctx.rotor);
-        ctx.rotor = run.start + run.blocks;
-        inode.extents.insert({ fileBlock: b, blocks: run.blocks, devBlock: run.start, state: 'unwritten' });
-        inode.metaDirty = true;
-        b += run.blocks;
-      }
-      if (!opts.keepSize && r.pos + r.len > inode.size) await truncateInode(this.volume, inode, r.pos + r.len);
+        if (!opts.keepSize && r.pos + r.len > inode.size) await truncateInode(this.volume, inode, r.pos + r.len);
+      });
     });
   }
 
@@ -210,16 +240,23 @@ export class File {
    * after any failure the file is as it was, and still writable.
    */
   enableVerity(opts: EnableVerityOptions = {}): Promise<void> {
-    const params = validateSealParams(opts);
-    const onProgress = opts.onProgress;
-    if (onProgress !== undefined && typeof onProgress !== 'function') throw fail('EINVAL', 'onProgress must be a function');
-    const inode = this.inode;
-    // As FS_IOC_ENABLE_VERITY: a second enable while one is under way is
-    // refused at once rather than queued behind it.
-    if (inode.enablePending) return Promise.reject(fail('EBUSY', `fs-verity is already being enabled on file ${JSON.stringify(inode.name)}`));
-    inode.enablePending = true;
-    return this.volume.run(async () => enableVerity(this.volume, this.alive(), params, onProgress)).finally(() => {
-      inode.enablePending = false;
+    return rejecting(() => {
+      const params = validateSealParams(opts);
+      const onProgress = opts.onProgress;
+      if (onProgress !== undefined && typeof onProgress !== 'function') throw fail('EINVAL', 'onProgress must be a function');
+      const inode = this.inode;
+      // As FS_IOC_ENABLE_VERITY: a second enable while one is under way is
+      // refused at once rather than queued behind it.
+      if (inode.enablePending) return Promise.reject(fail('EBUSY', `fs-verity is already being enabled on file ${JSON.stringify(inode.name)}`));
+      inode.enablePending = true;
+      return this.volume
+        .run(async () => {
+          this.volume.checkWritable('enableVerity');
+          return enableVerity(this.volume, this.alive(), params, onProgress);
+        })
+        .finally(() => {
+          inode.enablePending = false;
+        });
     });
   }
 
@@ -235,10 +272,12 @@ export class File {
    * 'signature' is ENODATA (no built-in signatures). ENODATA when not sealed.
    */
   readVerityMetadata(type: VerityMetadataType, offset: number, length: number): Promise<Uint8Array> {
-    if (type !== 'merkle_tree' && type !== 'descriptor' && type !== 'signature') {
-      throw fail('EINVAL', `unknown fs-verity metadata type ${JSON.stringify(type)}: use merkle_tree, descriptor or signature`);
-    }
-    const r = checkRange(offset, length);
-    return this.volume.run(async () => readVerityMetadata(this.volume, this.alive(), type, r.pos, r.len));
+    return rejecting(() => {
+      if (type !== 'merkle_tree' && type !== 'descriptor' && type !== 'signature') {
+        throw fail('EINVAL', `unknown fs-verity metadata type ${JSON.stringify(type)}: use merkle_tree, descriptor or signature`);
+      }
+      const r = checkRange(offset, length);
+      return this.volume.run(async () => readVerityMetadata(this.volume, this.alive(), type, r.pos, r.len));
+    });
   }
 }

@@ -10,7 +10,7 @@
  * simple and costs nothing in a single-threaded runtime).
  */
 import { fail, isErrno } from '../errors.js';
-import type { BlockDevice } from '../device/block-device.js';
+import { BlockDevice } from '../device/block-device.js';
 import { PageCache, DEFAULT_CACHE_BYTES } from '../pagecache/index.js';
 import { DEFAULT_MAX_FOLIO_SIZE } from '../pagecache/index.js';
 import { Allocator } from './allocator.js';
@@ -36,6 +36,14 @@ export interface VolumeOpenOptions {
    * keeps it in this process instead.
    */
   metaStore?: MetaStore;
+  /**
+   * Open for reading only: nothing is ever written to the device (a
+   * read-only `FileDevice` needs it), and every call that would change the
+   * volume (create, remove, rename, and a file's write, truncate, allocate,
+   * enableVerity) fails with EROFS; sync, fsync and close have nothing to do.
+   * Default false. Not for `format`.
+   */
+  readOnly?: boolean;
 }
 
 export interface VolumeFormatOptions extends VolumeOpenOptions {
@@ -59,6 +67,15 @@ export interface VolumeSpace {
   reservedBlocks: number;
   /** Freed since the last commit: free again after the next sync. */
   pendingFreeBlocks: number;
+}
+
+/** A synchronous throw (a refused argument) as a rejection: every method here returns a promise. */
+function rejecting<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 
 const MAX_FOLIO_LIMIT = 2 * 1024 * 1024;
@@ -88,6 +105,9 @@ function checkOpenOptions(opts: VolumeOpenOptions, blockSize: number): { maxFoli
  * claim is taken before any I/O and given back if `make` fails.
  */
 async function claimed(device: BlockDevice, make: () => Promise<Volume>): Promise<Volume> {
+  if (!(device instanceof BlockDevice)) {
+    throw fail('EINVAL', `a Volume needs a BlockDevice (MemoryDevice, FileDevice, ...), got ${device === null ? 'null' : typeof device}`);
+  }
   if (device.holder !== undefined) throw fail('EBUSY', 'the device is already open in another Volume: close that one first');
   const token = {};
   device.holder = token;
@@ -125,6 +145,8 @@ export class Volume {
     /** Largest page-cache folio in bytes. */
     readonly maxFolioSize: number,
     private readonly meta: VolumeMeta,
+    /** Opened with `readOnly`: every change is EROFS. */
+    readonly readOnly = false,
   ) {
     const used = meta.inodes.flatMap((i) => i.extents.map((e) => ({ start: e.devBlock, blocks: e.blocks })));
     this.alloc = new FsAllocContext(new Allocator(meta.dataStart, meta.deviceBlocks, used));
@@ -156,10 +178,11 @@ export class Volume {
    * open only. EINVAL for settings out of range or a device too small.
    */
   static async format(device: BlockDevice, opts: VolumeFormatOptions = {}): Promise<Volume> {
-    return claimed(device, () => Volume.formatClaimed(device, opts));
+    return claimed(device, () => Volume.formatClaimed(device, opts ?? {}));
   }
 
   private static async formatClaimed(device: BlockDevice, opts: VolumeFormatOptions): Promise<Volume> {
+    if (opts.readOnly || device.readOnly) throw fail('EROFS', 'cannot format a volume read-only: open the device read-write');
     const blockSize = checkPow2('blockSize', opts.blockSize ?? Math.max(4096, device.blockSize), 512, 65536);
     if (blockSize % device.blockSize !== 0) {
       throw fail('EINVAL', `blockSize ${blockSize} is not a multiple of the device block size ${device.blockSize}`);
@@ -182,10 +205,13 @@ export class Volume {
    * EBUSY while another Volume of this process has the device open.
    */
   static async open(device: BlockDevice, opts: VolumeOpenOptions = {}): Promise<Volume> {
-    return claimed(device, () => Volume.openClaimed(device, opts));
+    return claimed(device, () => Volume.openClaimed(device, opts ?? {}));
   }
 
   private static async openClaimed(device: BlockDevice, opts: VolumeOpenOptions): Promise<Volume> {
+    const readOnly = opts.readOnly ?? false;
+    if (typeof readOnly !== 'boolean') throw fail('EINVAL', 'readOnly must be a boolean');
+    if (device.readOnly && !readOnly) throw fail('EROFS', 'the device is read-only: open the volume with { readOnly: true }');
     const store = opts.metaStore ?? new DeviceMetaStore(device);
     const meta = await store.load();
     if (meta.blockSize % device.blockSize !== 0 || meta.deviceBlocks * meta.blockSize > device.size) {
@@ -193,7 +219,7 @@ export class Volume {
     }
     const settings = checkOpenOptions(opts, meta.blockSize);
     const cache = await PageCache.create({ budgetBytes: settings.cacheBytes });
-    return new Volume(device, store, cache, meta.blockSize, settings.maxFolioSize, meta);
+    return new Volume(device, store, cache, meta.blockSize, settings.maxFolioSize, meta, readOnly);
   }
 
   private newInode(ino: number, name: string, rec?: VolumeMeta['inodes'][number]): Inode {
@@ -221,6 +247,11 @@ export class Volume {
     return p;
   }
 
+  /** EROFS when the volume was opened read-only. @internal */
+  checkWritable(what: string): void {
+    if (this.readOnly) throw fail('EROFS', `${what}: the volume is open read-only`);
+  }
+
   /** @internal */
   checkOpen(): void {
     if (this.closeError) throw fail('EIO', 'the volume failed to close cleanly; reopen the device', this.closeError);
@@ -229,20 +260,25 @@ export class Volume {
 
   /** Create an empty file. EEXIST when the name is taken. */
   create(name: string): Promise<File> {
-    const n = checkName(name);
-    return this.run(() => {
-      if (this.byName.has(n)) throw fail('EEXIST', `file ${JSON.stringify(n)} already exists`);
-      const inode = this.newInode(this.nextIno++, n);
-      inode.metaDirty = true;
-      this.byName.set(n, inode);
-      return new File(this, inode);
+    return rejecting(() => {
+      const n = checkName(name);
+      return this.run(() => {
+        this.checkWritable(`create ${JSON.stringify(n)}`);
+        if (this.byName.has(n)) throw fail('EEXIST', `file ${JSON.stringify(n)} already exists`);
+        const inode = this.newInode(this.nextIno++, n);
+        inode.metaDirty = true;
+        this.byName.set(n, inode);
+        return new File(this, inode);
+      });
     });
   }
 
   /** Open an existing file. ENOENT when there is none of that name. */
   open(name: string): Promise<File> {
-    const n = checkName(name);
-    return this.run(() => new File(this, this.lookup(n)));
+    return rejecting(() => {
+      const n = checkName(name);
+      return this.run(() => new File(this, this.lookup(n)));
+    });
   }
 
   /** Names of all files, sorted. */
@@ -255,9 +291,12 @@ export class Volume {
    * the next commit, and every `File` open on it gets ENOENT from then on.
    */
   remove(name: string): Promise<void> {
-    const n = checkName(name);
-    return this.run(async () => {
-      await this.dropInode(this.lookup(n));
+    return rejecting(() => {
+      const n = checkName(name);
+      return this.run(async () => {
+        this.checkWritable(`remove ${JSON.stringify(n)}`);
+        await this.dropInode(this.lookup(n));
+      });
     });
   }
 
@@ -292,6 +331,7 @@ export class Volume {
       return Promise.reject(e);
     }
     return this.run(async () => {
+      this.checkWritable(`rename ${JSON.stringify(f)}`);
       const inode = this.lookup(f);
       if (f === t) return;
       if (inode.enablePending || inode.verity === 'building') {
@@ -351,6 +391,7 @@ export class Volume {
    * @internal
    */
   async syncLocked(): Promise<void> {
+    if (this.readOnly) return;
     let firstError: unknown;
     for (const inode of this.byName.values()) {
       try {
@@ -373,6 +414,7 @@ export class Volume {
    * @internal
    */
   async commitLocked(): Promise<void> {
+    if (this.readOnly) return;
     await this.device.flush().catch((e: unknown) => {
       throw isErrno(e, 'EIO') ? e : fail('EIO', 'device flush failed', e);
     });
