@@ -38,6 +38,18 @@ export interface AllocateOptions {
 const MAX_READ_BYTES = 0x7ffff000;
 
 /**
+ * The bytes of a write, taken at the call when the caller's buffer can
+ * change size under a queued write (a resizable or shared buffer). An
+ * ordinary buffer is used in place (no copy); if it is transferred before
+ * the write is done, the write fails with EINVAL rather than copying less.
+ */
+function stableBytes(data: Uint8Array): Uint8Array {
+  const buf = data.buffer as ArrayBuffer & { resizable?: boolean; growable?: boolean };
+  const shared = typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer;
+  return buf.resizable === true || buf.growable === true || shared ? data.slice() : data;
+}
+
+/**
  * Run `fn`, turning a synchronous throw (a refused argument) into a
  * rejection: every method of File returns a promise, so `.catch` and
  * `await` must both see its errors.
@@ -143,12 +155,15 @@ export class File {
    */
   write(pos: number, data: Uint8Array): Promise<void> {
     return rejecting(() => {
-      const bytes = checkBytes(data);
+      const bytes = stableBytes(checkBytes(data));
       const r = checkRange(pos, bytes.length);
       if (r.len > 0) checkFileEnd(r.pos + r.len);
       return this.volume.run(async () => {
         const inode = this.writable('write');
         if (r.len === 0) return;
+        if (bytes.byteLength !== r.len) {
+          throw fail('EINVAL', `the buffer being written was transferred or resized while the write was queued (now ${bytes.byteLength} bytes, ${r.len} at the call); keep it until the write's promise settles`);
+        }
         const bs = inode.blockSize;
         await this.ensureSpace(holeBlocks(inode, Math.floor(r.pos / bs), Math.ceil((r.pos + r.len) / bs)));
         const before = inode.size;

@@ -46,6 +46,16 @@ async function writeBegin(iter: IomapIterState, folio: Folio, off: number, len: 
 
 /** Copy `n` bytes of `data` from `dataOff` into the folio at `off`. */
 function copyIn(folio: Folio, off: number, data: Uint8Array, dataOff: number, n: number): void {
+  // The caller may have transferred (detached) or shrunk the buffer while
+  // the write was queued or waiting on the device. Copying fewer bytes than
+  // the range then marked up to date would expose whatever the folio's
+  // memory held before (another file's bytes): refuse instead.
+  if (data.byteLength < dataOff + n) {
+    throw fail(
+      'EINVAL',
+      `the buffer being written changed under the write (now ${data.byteLength} bytes, ${dataOff + n} needed): it was transferred or resized before the write finished; keep it until the write's promise settles`,
+    );
+  }
   const cache = folio.mapping.cache;
   const mem = cache.wasm.x.memory.buffer;
   if (data.buffer === mem) {

@@ -1,0 +1,136 @@
+/**
+ * The engine at its edges, from the kernel's contract (xfstests' verity
+ * group, fsverity.rst) and from attacks on its own durability promise:
+ * every refusal carries a code and arrives as a rejection, a buffer that
+ * changes under a write never writes memory the caller no longer owns,
+ * and no crash or fallback ever shows another file's bytes.
+ */
+import { describe, expect, it } from 'vitest';
+import { MemoryDevice, FaultyDevice } from '../../src/device/index.js';
+import { Volume, type File } from '../../src/fs/index.js';
+import { isErrno, type ErrnoCode } from '../../src/errors.js';
+
+async function expectErr(p: Promise<unknown>, code: ErrnoCode, msg?: RegExp): Promise<void> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isErrno(err, code), `expected ${code}, got ${String(err)}`).toBe(true);
+  if (msg) expect((err as Error).message).toMatch(msg);
+}
+
+function bytes(len: number, seed: number): Uint8Array {
+  const b = new Uint8Array(len);
+  for (let i = 0; i < len; i++) b[i] = (i * 31 + seed * 7 + (i >> 8)) & 0xff;
+  return b;
+}
+
+/** A volume whose page cache memory has just held another file's bytes (0xEE), freed again. */
+async function dirtyCacheVolume() {
+  const dev = new MemoryDevice({ blockSize: 512, size: 32 << 20 });
+  const vol = await Volume.format(dev, { cacheBytes: 8 << 20, maxFolioSize: 65536 });
+  const other = await vol.create('other');
+  await other.write(0, new Uint8Array(4 << 20).fill(0xee));
+  await vol.sync();
+  await vol.remove('other');
+  await vol.dropCaches();
+  return { dev, vol };
+}
+
+/** Every byte of `f` is 0 or the byte `want` holds at that offset: never 0xEE from the other file. */
+async function onlyOwnBytes(f: File, want: Uint8Array): Promise<void> {
+  const got = await f.read(0, f.size);
+  for (let i = 0; i < got.length; i++) {
+    if (got[i] !== 0 && got[i] !== want[i]) throw new Error(`byte ${i} is ${got[i]}, neither 0 nor ${want[i]}`);
+  }
+}
+
+describe('async calls reject, never throw', () => {
+  it('bad arguments of File and Volume methods arrive as coded rejections', async () => {
+    const vol = await Volume.format(new MemoryDevice({ blockSize: 512, size: 8 << 20 }));
+    const f = await vol.create('f');
+    const calls: Array<[string, () => Promise<unknown>, ErrnoCode]> = [
+      ['read(-1, 1)', () => f.read(-1, 1), 'EINVAL'],
+      ['readInto(0, "x")', () => f.readInto(0, 'x' as unknown as Uint8Array), 'EINVAL'],
+      ['write(0, null)', () => f.write(0, null as unknown as Uint8Array), 'EINVAL'],
+      ['truncate(-5)', () => f.truncate(-5), 'EINVAL'],
+      ['allocate(0, NaN)', () => f.allocate(0, Number.NaN), 'EINVAL'],
+      ['enableVerity({ salt: 33 bytes })', () => f.enableVerity({ salt: new Uint8Array(33) }), 'EMSGSIZE'],
+      ['enableVerity({ blockSize: 3000 })', () => f.enableVerity({ blockSize: 3000 }), 'EINVAL'],
+      ["readVerityMetadata('bogus')", () => f.readVerityMetadata('bogus' as 'descriptor', 0, 1), 'EINVAL'],
+      ['create("a/b")', () => vol.create('a/b'), 'EINVAL'],
+      ['open(42)', () => vol.open(42 as unknown as string), 'EINVAL'],
+      ['remove("")', () => vol.remove(''), 'EINVAL'],
+      ['rename("f", "x/y")', () => vol.rename('f', 'x/y'), 'EINVAL'],
+    ];
+    for (const [what, call, code] of calls) {
+      let p: Promise<unknown> | undefined;
+      expect(() => (p = call()), what).not.toThrow();
+      await expectErr(p!, code);
+    }
+    await vol.close();
+  });
+
+  it('a salt over 32 bytes is EMSGSIZE when sealing, as FS_IOC_ENABLE_VERITY says', async () => {
+    const vol = await Volume.format(new MemoryDevice({ blockSize: 512, size: 8 << 20 }));
+    const f = await vol.create('f');
+    await f.write(0, bytes(5000, 1));
+    await expectErr(f.enableVerity({ salt: new Uint8Array(33) }), 'EMSGSIZE', /salt of 33 bytes.*at most 32/);
+    await f.enableVerity({ salt: new Uint8Array(32).fill(1) });
+    expect(f.isVerity).toBe(true);
+    await vol.close();
+  });
+});
+
+describe('huge reads', () => {
+  it('read(0, 2**32 + 5) of a large sparse file is a coded refusal; a small file reads whole', async () => {
+    const vol = await Volume.format(new MemoryDevice({ blockSize: 512, size: 8 << 20 }));
+    const f = await vol.create('sparse');
+    await f.truncate(2 ** 33);
+    await expectErr(f.read(0, 2 ** 32 + 5), 'EINVAL', /at most 2147479552 bytes/);
+    expect((await f.read(2 ** 33 - 10, 2 ** 32 + 5)).length).toBe(10);
+    const small = await vol.create('small');
+    await small.write(0, bytes(100, 2));
+    expect((await small.read(0, 2 ** 32 + 5)).length).toBe(100);
+    await vol.close();
+  });
+});
+
+describe('a buffer that changes under a write', () => {
+  it('a resizable ArrayBuffer shrunk while the write is queued: the bytes at the call are written', async () => {
+    const { dev, vol } = await dirtyCacheVolume();
+    const f = await vol.create('f');
+    const want = bytes(3 << 20, 3);
+    const ab = new ArrayBuffer(want.length, { maxByteLength: want.length });
+    const view = new Uint8Array(ab);
+    view.set(want);
+    const first = f.write(0, bytes(1 << 20, 4)); // the volume is busy: the next write queues
+    const queued = f.write(0, view);
+    ab.resize(4096);
+    await first;
+    await queued;
+    expect(Buffer.from(await f.read(0, want.length)).equals(Buffer.from(want))).toBe(true);
+    await vol.close();
+    const again = await Volume.open(dev);
+    expect(Buffer.from(await (await again.open('f')).read(0, want.length)).equals(Buffer.from(want))).toBe(true);
+    await again.close();
+  });
+
+  it('a buffer transferred while the write is queued: EINVAL, and never another file\'s bytes', async () => {
+    const { dev, vol } = await dirtyCacheVolume();
+    const f = await vol.create('f');
+    const want = bytes(3 << 20, 5);
+    const first = f.write(0, bytes(1 << 20, 6));
+    const data = want.slice();
+    const queued = f.write(0, data);
+    structuredClone(data.buffer, { transfer: [data.buffer] });
+    expect(data.byteLength).toBe(0);
+    await first;
+    await expectErr(queued, 'EINVAL', /transferred or resized/);
+    await onlyOwnBytes(f, bytes(1 << 20, 6));
+    await vol.close();
+    const again = await Volume.open(dev);
+    await onlyOwnBytes(await again.open('f'), bytes(1 << 20, 6));
+    await again.close();
+  });
+});
