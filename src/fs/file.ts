@@ -100,12 +100,13 @@ export class File {
 
   /**
    * Make sure `blocks` more blocks can be reserved: when they cannot, commit
-   * first if that frees blocks (freed space waits for a commit), then ENOSPC.
+   * first if that frees blocks (freed space waits for two commits), then ENOSPC.
    */
   private async ensureSpace(blocks: number): Promise<void> {
     const a = this.volume.alloc.allocator;
     if (blocks <= a.availableBlocks) return;
-    if (a.pendingBlocks > 0) await this.volume.syncLocked();
+    // Freed blocks come back over two commits (see Allocator).
+    for (let i = 0; i < 2 && blocks > a.availableBlocks && a.pendingBlocks > 0; i++) await this.volume.syncLocked(true);
     if (blocks > a.availableBlocks) {
       throw fail('ENOSPC', `no space left on device: this call needs ${blocks} more blocks of ${this.inode.blockSize} bytes, ${a.availableBlocks} are available`);
     }

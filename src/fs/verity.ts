@@ -17,14 +17,14 @@
  *
  * All functions here run under the volume lock (`Volume.run`).
  */
-import { fail, isErrno } from '../errors.js';
+import { fail, isErrno, MAX_OFFSET } from '../errors.js';
 import { IOMAP_F_FSVERITY, type IomapFilledRange, type IomapVerifyHook } from '../iomap/types.js';
 import { iomapFsverityWrite } from '../iomap/buffered-write.js';
 import { iomapBufferedRead } from '../iomap/buffered-read.js';
 import { computeFileDigest, formatDigest, validateDescriptor, type VerityDescriptor } from '../verity/descriptor.js';
 import { buildVerityMetadata } from '../verity/enable.js';
-import { locateDescriptor } from '../verity/layout.js';
-import type { VerityParams } from '../verity/params.js';
+import { locateDescriptor, verityLayout } from '../verity/layout.js';
+import { computeMerkleTreeParams, type VerityParams } from '../verity/params.js';
 import type { VerityOps } from '../verity/verity-ops.js';
 import { MerkleVerifier } from '../verity/verify.js';
 import type { MerkleTreeBuilder } from '../verity/tree.js';
@@ -256,6 +256,17 @@ export async function enableVerity(
 ): Promise<void> {
   if (inode.verity === 'sealed') throw fail('EEXIST', `${label(inode)} is already sealed with fs-verity`);
   if (inode.verity === 'building') throw fail('EBUSY', `fs-verity is already being enabled on ${label(inode)}`);
+  // The tree's size is known before anything is hashed: metadata that cannot
+  // fit below the largest file offset is refused at once (as the kernel's
+  // EFBIG), not after hashing a file of petabytes.
+  const metaBytes = verityLayout(computeMerkleTreeParams(params, inode.size).treeSize, inode.blockSize).end;
+  const metaStart = Math.max(inode.deviceMetaStart, inode.cacheMetaStart);
+  if (metaStart > MAX_OFFSET || metaBytes > MAX_OFFSET - metaStart) {
+    throw fail(
+      'EFBIG',
+      `${label(inode)} is too large to seal: its ${metaBytes} bytes of fs-verity metadata would end past the largest file offset (2^53 - 1)`,
+    );
+  }
   await writebackInode(volume, inode);
   await volume.device.flush();
   inode.verity = 'building';

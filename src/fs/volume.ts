@@ -65,7 +65,7 @@ export interface VolumeSpace {
   totalBlocks: number;
   freeBlocks: number;
   reservedBlocks: number;
-  /** Freed since the last commit: free again after the next sync. */
+  /** Freed but not yet reusable: free again after the next two syncs (the previous commit still refers to them). */
   pendingFreeBlocks: number;
 }
 
@@ -148,8 +148,10 @@ export class Volume {
     /** Opened with `readOnly`: every change is EROFS. */
     readonly readOnly = false,
   ) {
-    const used = meta.inodes.flatMap((i) => i.extents.map((e) => ({ start: e.devBlock, blocks: e.blocks })));
-    this.alloc = new FsAllocContext(new Allocator(meta.dataStart, meta.deviceBlocks, used));
+    const runs = (m: VolumeMeta) => m.inodes.flatMap((i) => i.extents.map((e) => ({ start: e.devBlock, blocks: e.blocks })));
+    // What open would fall back to is on the device too: its blocks are not reused before the next commit replaces it.
+    const fallback = store.fallbackMeta;
+    this.alloc = new FsAllocContext(new Allocator(meta.dataStart, meta.deviceBlocks, runs(meta), fallback ? runs(fallback) : []));
     this.ops = new FsIomapOps(this.alloc);
     this.wbOps = new FsWritebackOps(this.alloc);
     this.nextIno = meta.nextIno;
@@ -377,9 +379,13 @@ export class Volume {
     return inode;
   }
 
-  /** Write back every file, flush the device and commit the metadata. EIO when any writeback failed. */
+  /**
+   * Write back every file, flush the device and commit the metadata. EIO
+   * when any writeback failed. Space freed before the previous commit is
+   * free again after this one (it commits for that alone if need be).
+   */
   sync(): Promise<void> {
-    return this.run(() => this.syncLocked());
+    return this.run(() => this.syncLocked(true));
   }
 
   /**
@@ -390,7 +396,7 @@ export class Volume {
    * error is reported after.
    * @internal
    */
-  async syncLocked(): Promise<void> {
+  async syncLocked(freeSpace = false): Promise<void> {
     if (this.readOnly) return;
     let firstError: unknown;
     for (const inode of this.byName.values()) {
@@ -401,7 +407,7 @@ export class Volume {
       }
     }
     try {
-      await this.commitLocked();
+      await this.commitLocked(freeSpace);
     } catch (e) {
       firstError ??= e;
     }
@@ -413,12 +419,16 @@ export class Volume {
    * first flush orders the data before the metadata that points to it.
    * @internal
    */
-  async commitLocked(): Promise<void> {
+  async commitLocked(freeSpace = false): Promise<void> {
     if (this.readOnly) return;
     await this.device.flush().catch((e: unknown) => {
       throw isErrno(e, 'EIO') ? e : fail('EIO', 'device flush failed', e);
     });
-    const dirty = this.volumeDirty || [...this.byName.values()].some((i) => i.metaDirty) || this.alloc.allocator.pendingBlocks > 0;
+    const a = this.alloc.allocator;
+    // With `freeSpace`, a commit with nothing new in it still hands back the
+    // blocks that only the previous commit refers to (see Allocator).
+    const dirty =
+      this.volumeDirty || [...this.byName.values()].some((i) => i.metaDirty) || a.uncommittedFreedBlocks > 0 || (freeSpace && a.pendingBlocks > 0);
     if (!dirty) return;
     const meta: VolumeMeta = {
       blockSize: this.blockSize,
