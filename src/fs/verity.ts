@@ -276,9 +276,6 @@ export async function enableVerity(
     await buildVerityMetadata(params, inode.size, inode.blockSize, ops, feedData(volume, inode, onProgress));
     await writebackInode(volume, inode);
     await volume.device.flush();
-    inode.verity = 'sealed';
-    inode.metaDirty = true;
-    await volume.commitLocked();
   } catch (e) {
     inode.verity = 'none';
     try {
@@ -288,6 +285,23 @@ export async function enableVerity(
       // enable drops it again. The first error is the one to report.
     }
     throw isErrno(e) ? e : fail('EIO', `enabling fs-verity on ${label(inode)} failed: ${(e as Error)?.message ?? e}`, e);
+  }
+  // Tree and descriptor are complete and on the device. From here the file
+  // is sealed: if the commit fails, its superblock may have reached the
+  // device anyway, so going back to writable could let a write change data
+  // under a seal that a crash then brings back. Sealed it stays, and the
+  // next sync commits it again; after a crash it is either sealed and
+  // verifying in full, or as it was.
+  inode.verity = 'sealed';
+  inode.metaDirty = true;
+  try {
+    await volume.commitLocked();
+  } catch (e) {
+    throw fail(
+      'EIO',
+      `${label(inode)} is sealed, but committing the seal failed (${(e as Error)?.message ?? e}): it stays read-only, and the next sync or fsync commits it`,
+      e,
+    );
   }
 }
 

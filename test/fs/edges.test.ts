@@ -217,3 +217,49 @@ describe('sealing a file too large for its metadata', () => {
     await vol.close();
   });
 });
+
+describe('a seal whose final commit fails', () => {
+  for (const keep of ['all', 'none'] as const) {
+    it(`stays sealed and read-only, and after a crash (keeping ${keep} of the unflushed writes) is sealed and verifying, or as it was`, async () => {
+      const dev = new FaultyDevice(new MemoryDevice({ blockSize: 512, size: 8 << 20 }));
+      const vol = await Volume.format(dev, { blockSize: 4096 });
+      const f = await vol.create('f');
+      const data = bytes(300000, 9);
+      await f.write(0, data);
+      await f.fsync();
+      // The flush right after a superblock write: the last step of the seal's commit.
+      const superblock = (o: { op: string; offset: number; length: number }) => o.op === 'write' && (o.offset === 0 || o.offset === 65536) && o.length === 4096;
+      const fault = dev.injectFault({ op: 'flush', when: (op) => superblock(dev.ops[op.seq - 1] ?? { op: '', offset: -1, length: 0 }) });
+      await expectErr(f.enableVerity(), 'EIO', /is sealed, but committing the seal failed/);
+      expect(fault.fired).toBe(1);
+      expect(f.isVerity).toBe(true);
+      await expectErr(f.write(0, new Uint8Array(10).fill(1)), 'EPERM');
+      expect(Buffer.from(await f.read(0, data.length)).equals(Buffer.from(data))).toBe(true);
+      const digest = (await f.measureVerity()).formatted;
+      await dev.crash({ keep });
+      const back = await Volume.open(dev);
+      const g = await back.open('f');
+      expect(Buffer.from(await g.read(0, data.length + 1)).equals(Buffer.from(data))).toBe(true);
+      if (g.isVerity) expect((await g.measureVerity()).formatted).toBe(digest);
+      else {
+        await g.enableVerity();
+        expect((await g.measureVerity()).formatted).toBe(digest);
+      }
+      await back.close();
+    });
+  }
+
+  it('the next sync commits the seal', async () => {
+    const dev = new FaultyDevice(new MemoryDevice({ blockSize: 512, size: 8 << 20 }));
+    const vol = await Volume.format(dev, { blockSize: 4096 });
+    const f = await vol.create('f');
+    await f.write(0, bytes(100000, 10));
+    dev.injectFault({ op: 'flush', when: (op) => dev.ops[op.seq - 1]?.op === 'write' && [0, 65536].includes(dev.ops[op.seq - 1]!.offset) });
+    await expectErr(f.enableVerity(), 'EIO');
+    await vol.sync();
+    await dev.crash({ keep: 'none' });
+    const back = await Volume.open(dev);
+    expect((await back.open('f')).isVerity).toBe(true);
+    await back.close();
+  });
+});
