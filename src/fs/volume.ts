@@ -438,7 +438,12 @@ export class Volume {
       inodes: [...this.byName.values()].sort((a, b) => a.ino - b.ino).map((i) => i.toRecord()),
     };
     await this.store.commit(meta);
-    for (const i of this.byName.values()) i.metaDirty = false;
+    const recorded = new Map(meta.inodes.map((r) => [r.ino, r.size]));
+    for (const i of this.byName.values()) {
+      i.committedSize = recorded.get(i.ino) ?? i.committedSize;
+      // A size held back (its data not yet written) is committed later.
+      i.metaDirty = i.committedSize !== i.size;
+    }
     this.volumeDirty = false;
     this.alloc.allocator.committed();
   }

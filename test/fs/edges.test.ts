@@ -263,3 +263,46 @@ describe('a seal whose final commit fails', () => {
     await back.close();
   });
 });
+
+describe("another file's fsync", () => {
+  for (const keep of ['all', 'none'] as const) {
+    it(`never commits an unsynced file's new size without its data (crash keeping ${keep} of the unflushed writes)`, async () => {
+      const dev = new FaultyDevice(new MemoryDevice({ blockSize: 512, size: 16 << 20 }));
+      const vol = await Volume.format(dev, { blockSize: 4096, cacheBytes: 8 << 20, maxFolioSize: 65536 });
+      const b = await vol.create('b');
+      const old = bytes(10000, 11);
+      await b.write(0, old);
+      await b.fsync();
+      // b grows, unsynced; a is written and fsynced meanwhile.
+      const grown = bytes(2 << 20, 12);
+      await b.write(old.length, grown);
+      const a = await vol.create('a');
+      await a.write(0, bytes(5000, 13));
+      await a.fsync();
+      await dev.crash({ keep });
+      const back = await Volume.open(dev);
+      const b2 = await back.open('b');
+      const want = new Uint8Array(old.length + grown.length);
+      want.set(old);
+      want.set(grown, old.length);
+      const got = await b2.read(0, b2.size);
+      // A size it had, and at each offset a byte it held: never zeros it never held.
+      expect([old.length, want.length]).toContain(b2.size);
+      expect(Buffer.from(got).equals(Buffer.from(want.subarray(0, b2.size)))).toBe(true);
+      expect((await back.open('a')).size).toBe(5000);
+      await back.close();
+    });
+  }
+
+  it('the size is committed once its data is written back, and by its own fsync', async () => {
+    const dev = new FaultyDevice(new MemoryDevice({ blockSize: 512, size: 16 << 20 }));
+    const vol = await Volume.format(dev, { blockSize: 4096 });
+    const b = await vol.create('b');
+    await b.write(0, bytes(300000, 14));
+    await b.fsync();
+    await dev.crash({ keep: 'none' });
+    const back = await Volume.open(dev);
+    expect((await back.open('b')).size).toBe(300000);
+    await back.close();
+  });
+});
