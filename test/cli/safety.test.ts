@@ -7,7 +7,8 @@
  */
 import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { IS_ROOT, MKFIFO, MKNOD, NOBODY, SETPRIV, haveTool, mkfifo, mknodNull, runAs } from '../helpers/system-tools.js';
+import { IS_ROOT, MKFIFO, MKNOD, NOBODY, haveTool, mkfifo, mknodNull, runAs } from '../helpers/system-tools.js';
+import { skipWithoutTool } from '../helpers/tools.js';
 import { BIN, cliDir, pattern } from '../helpers/image-cli.js';
 
 const { dir, at, cli, leftovers, image, contents, names, cleanup } = cliDir('iomap-verity-cli-safety-');
@@ -93,8 +94,9 @@ describe('put is all or nothing', () => {
     }
   });
 
-  it('an unreadable source, as a user without the right to read it, leaves the old contents', async () => {
-    if (!IS_ROOT || !haveTool(SETPRIV, 'setpriv')) return;
+  it('an unreadable source, as a user without the right to read it, leaves the old contents', async (ctx) => {
+    if (!IS_ROOT) ctx.skip('needs root: to become a user who may not read the source');
+    skipWithoutTool(ctx, 'setpriv');
     const old = pattern(5000, 4);
     const img = await image('perm.img', '4M', { f: old });
     fs.chownSync(img, NOBODY, NOBODY);
@@ -172,8 +174,9 @@ describe('get', () => {
     expect(leftovers()).toEqual([]);
   });
 
-  it('a 0444 image is read by a user who may not write it; writing commands refuse and change nothing', async () => {
-    if (!IS_ROOT || !haveTool(SETPRIV, 'setpriv')) return;
+  it('a 0444 image is read by a user who may not write it; writing commands refuse and change nothing', async (ctx) => {
+    if (!IS_ROOT) ctx.skip('needs root: to become a user who may only read the image');
+    skipWithoutTool(ctx, 'setpriv');
     const data = pattern(300000, 40);
     const img = await image('ro.img', '4M', { f: data });
     expect((await cli(['enable', img, 'f'])).status).toBe(0);

@@ -2,30 +2,26 @@
  * util-linux and coreutils programs the command-line safety tests need:
  * `mkfifo` and `mknod` to put odd things where an image would go (always
  * under a temporary directory the test made), `setpriv` to run a command
- * as an unprivileged user. A test needing one skips with a notice when it
- * is missing, and fails in CI (`CI` set), where .ci/run installs them.
+ * as an unprivileged user. Found through the tool switch of tools.ts: a
+ * test needing one skips that part with the note when it is missing, and
+ * fails in CI (`CI` set), where .ci/run installs them.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { IN_CI } from './fsverity.js';
+import { requireToolInCi, tool, toolNote } from './tools.js';
 
-function find(name: string): string | undefined {
-  return ['/usr/bin', '/bin', '/usr/sbin', '/sbin'].map((d) => `${d}/${name}`).find((p) => existsSync(p));
-}
-
-export const MKFIFO = find('mkfifo');
-export const MKNOD = find('mknod');
-export const SETPRIV = find('setpriv');
+export const MKFIFO = tool('mkfifo');
+export const MKNOD = tool('mknod');
+export const SETPRIV = tool('setpriv');
 /** Only root may make a device node, and only root can drop to another user. */
 export const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 /** The unprivileged user the tests become (nobody). */
 export const NOBODY = 65534;
 
-/** True when `tool` is there; otherwise a notice (a failure in CI). */
-export function haveTool(tool: string | undefined, name: string): tool is string {
-  if (tool !== undefined) return true;
-  if (IN_CI) throw new Error(`${name} is not installed but CI is set: .ci/run must install it`);
-  console.warn(`skipping: ${name} is not installed`);
+/** True when `path` (the tool `name`) is there; otherwise the skip note (a failure in CI). */
+export function haveTool(path: string | undefined, name: string): path is string {
+  if (path !== undefined) return true;
+  requireToolInCi(name);
+  console.warn(`skipping the ${name} part: ${toolNote(name)}`);
   return false;
 }
 
