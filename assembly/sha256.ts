@@ -451,6 +451,41 @@ function hashBlocks4(ctx: usize, p0: usize, p1: usize, p2: usize, p3: usize,
   v128.store(d3, bswap4(i64x2.shuffle(ab23, cd23, 1, 3)), 16);
 }
 
+// ---- the 4-lane kernel for other framings (assembly/dmverity.ts): global
+// to the module's sources, not exported from the WebAssembly module
+
+/** Start four messages from the 32-byte state at `st` (the same state in every lane). */
+// @ts-ignore: decorator
+@global function sha256x4_begin(st: usize): void {
+  sa = v128.load32_splat(st, 0); sb = v128.load32_splat(st, 4);
+  sc = v128.load32_splat(st, 8); sd = v128.load32_splat(st, 12);
+  se = v128.load32_splat(st, 16); sf = v128.load32_splat(st, 20);
+  sg = v128.load32_splat(st, 24); sh = v128.load32_splat(st, 28);
+}
+
+/** One 64-byte chunk of each of the four messages, at p0..p3 (any alignment). */
+// @ts-ignore: decorator
+@global function sha256x4_chunk(p0: usize, p1: usize, p2: usize, p3: usize): void {
+  chunk4(p0, p1, p2, p3);
+}
+
+/** Write the four digests, big-endian, at d0..d3. */
+// @ts-ignore: decorator
+@global function sha256x4_end(d0: usize, d1: usize, d2: usize, d3: usize): void {
+  let ab01 = i32x4.shuffle(sa, sb, 0, 4, 1, 5), ab23 = i32x4.shuffle(sa, sb, 2, 6, 3, 7);
+  let cd01 = i32x4.shuffle(sc, sd, 0, 4, 1, 5), cd23 = i32x4.shuffle(sc, sd, 2, 6, 3, 7);
+  v128.store(d0, bswap4(i64x2.shuffle(ab01, cd01, 0, 2)));
+  v128.store(d1, bswap4(i64x2.shuffle(ab01, cd01, 1, 3)));
+  v128.store(d2, bswap4(i64x2.shuffle(ab23, cd23, 0, 2)));
+  v128.store(d3, bswap4(i64x2.shuffle(ab23, cd23, 1, 3)));
+  ab01 = i32x4.shuffle(se, sf, 0, 4, 1, 5); ab23 = i32x4.shuffle(se, sf, 2, 6, 3, 7);
+  cd01 = i32x4.shuffle(sg, sh, 0, 4, 1, 5); cd23 = i32x4.shuffle(sg, sh, 2, 6, 3, 7);
+  v128.store(d0, bswap4(i64x2.shuffle(ab01, cd01, 0, 2)), 16);
+  v128.store(d1, bswap4(i64x2.shuffle(ab01, cd01, 1, 3)), 16);
+  v128.store(d2, bswap4(i64x2.shuffle(ab23, cd23, 0, 2)), 16);
+  v128.store(d3, bswap4(i64x2.shuffle(ab23, cd23, 1, 3)), 16);
+}
+
 // ---- exports: contexts for fs-verity block hashing
 
 /** Bytes a block-hashing context needs (the caller allocates it, 16-aligned). */

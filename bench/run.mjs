@@ -14,7 +14,10 @@
 // B9 (FUSE: /dev/fuse, fusermount, libfuse2 and fio) runs programs through
 // an `iomap-verity mount` against the same programs on the host filesystem.
 //
-// B1/B2 time whole processes (start-up included), as a user of the command
+// B7 (verified reads over HTTP) needs nginx and fsverity-utils.
+//
+// B1/B2 and B8 (dm-verity format against veritysetup) time whole processes
+// (start-up included), as a user of the command
 // sees them; B3 is in-process throughput; B4-B6 time the operation inside a
 // fresh process per case. Peak RSS is per process. On a shared machine each
 // process-level figure is the best of --runs, the contenders interleaved.
@@ -31,6 +34,7 @@ const ROOT = join(HERE, '..');
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 const NODE = process.execPath;
 const FSVERITY = ['/usr/bin/fsverity', '/usr/local/bin/fsverity'].find((p) => existsSync(p));
+const VERITYSETUP = ['/usr/sbin/veritysetup', '/sbin/veritysetup', '/usr/bin/veritysetup'].find((p) => existsSync(p));
 
 const argv = process.argv.slice(2);
 const opt = (k) => argv.find((x) => x.startsWith(`--${k}=`))?.slice(k.length + 3);
@@ -44,7 +48,7 @@ const DENSE = QUICK ? 64 * MiB : GiB;
 const SPARSE = QUICK ? GiB : 16 * GiB;
 const SPARSE_DATA = QUICK ? 16 * MiB : 64 * MiB;
 
-const KNOWN = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B9'];
+const KNOWN = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'B9'];
 const unknown = ONLY?.filter((id) => !KNOWN.includes(id)) ?? [];
 if (unknown.length > 0 || !(RUNS >= 1)) {
   console.error(`bench: ${unknown.length > 0 ? `unknown benchmark ${unknown.join(', ')} in --only (there are ${KNOWN.join(', ')})` : '--runs must be at least 1'}`);
@@ -81,7 +85,7 @@ async function timeCommands(id, what, contenders, peerName) {
   const run = async (r, label) => {
     log(`${id} ${label}: ${r.c.name}`);
     const m = await measure(r.c.cmd, r.c.args, { env: r.c.env });
-    const digest = digestOf(m.stdout);
+    const digest = (r.c.parse ?? digestOf)(m.stdout);
     ref ??= { name: r.c.name, digest };
     if (digest !== ref.digest) throw new Error(`${id}: ${r.c.name} printed ${digest}, ${ref.name} printed ${ref.digest}`);
     r.digest = digest;
@@ -355,6 +359,74 @@ if (want('B6') && sealedImage) await guarded('B6', async () => {
   target('B6', 'warm: >= 500,000 random 4 KiB reads/s', warm.readsPerSecond, 500_000, '>=');
 });
 if (sealedImage) rmSync(sealedImage, { force: true });
+
+// B7: verified reads over HTTP (nginx on loopback) against plain fetches
+// of the same bytes from the same server, in one process.
+if (want('B7')) await guarded('B7', async () => {
+  if (!FSVERITY) throw new Error('B7 needs fsverity (fsverity-utils) for the tree and descriptor');
+  ensureDenseFile(densePath, DENSE);
+  const tree = `${densePath}.tree`;
+  const desc = `${densePath}.desc`;
+  const digest = digestOf(execFileSync(FSVERITY, ['digest', densePath, `--out-merkle-tree=${tree}`, `--out-descriptor=${desc}`], { encoding: 'utf8' }));
+  log(`B7: sequential and random verified reads of ${human(DENSE)} from nginx`);
+  const randomReads = QUICK ? 2000 : 10_000;
+  const r = await measure(NODE, [
+    join(HERE, 'verified.mjs'),
+    JSON.stringify({ dir: DIR, file: densePath, digest, size: DENSE, runs: Math.max(1, Math.min(RUNS, 2)), warmup: QUICK ? 4000 : 20_000, randomReads, parallel: true }),
+  ]);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop());
+  // The process's peak, pool workers of the parallel run included.
+  const rss = rssMiB(r.maxRssKiB ?? out.maxRssKiB);
+  const plainMBs = DENSE / out.plainSeqSeconds / 1e6;
+  const verMBs = DENSE / out.verifiedSeqSeconds / 1e6;
+  rows.push({ id: 'B7', case: `sequential read over HTTP, ${human(DENSE)}`, contender: 'plain fetch (nginx, loopback)', seconds: out.plainSeqSeconds, mbPerSecond: plainMBs, ratio: 1, ratioOf: 'throughput / plain fetch' });
+  rows.push({ id: 'B7', case: `sequential verified read over HTTP, ${human(DENSE)}`, contender: 'openVerified stream (4 MiB x 4 ahead)', seconds: out.verifiedSeqSeconds, mbPerSecond: verMBs, ratio: verMBs / plainMBs, ratioOf: 'throughput / plain fetch', maxRssMiB: rss });
+  const parMBs = DENSE / out.parallelSeqSeconds / 1e6;
+  rows.push({ id: 'B7', case: `sequential verified read over HTTP, ${human(DENSE)}`, contender: 'openVerified stream, parallel: true (pool)', seconds: out.parallelSeqSeconds, mbPerSecond: parMBs, ratio: parMBs / plainMBs, ratioOf: 'throughput / plain fetch' });
+  rows.push({ id: 'B7', case: `random 4 KiB verified reads (${out.randomReads}, warm)`, contender: 'openVerified readInto', seconds: out.verifiedRandomSeconds, readsPerSecond: out.randomReads / out.verifiedRandomSeconds, ratio: out.verifiedRandomSeconds / out.plainRandomSeconds, ratioOf: 'time / plain ranged fetch' });
+  rows.push({ id: 'B7', case: `random 4 KiB plain reads (${out.randomReads})`, contender: 'fetch with Range', seconds: out.plainRandomSeconds, readsPerSecond: out.randomReads / out.plainRandomSeconds, ratio: 1, ratioOf: 'time / plain ranged fetch' });
+  target('B7', 'sequential: >= 0.8x plain fetch throughput', Math.max(verMBs, parMBs) / plainMBs, 0.8, '>=');
+  target('B7', 'random warm: HTTP requests per read <= 1.05', out.requestsPerRead, 1.05, '<=');
+  notes.push(`B7: ${out.requestsPerRead.toFixed(3)} HTTP requests per random verified read after warm-up; time per read ${(1e6 * out.verifiedRandomSeconds / out.randomReads).toFixed(0)} us verified, ${(1e6 * out.plainRandomSeconds / out.randomReads).toFixed(0)} us plain`);
+});
+
+
+// B8: `veritysetup format` against `iomap-verity veritysetup format`, whole
+// processes, on the B1 dense file and a 1 GiB sparse image (the B2 input
+// under --quick), with a fixed salt and UUID so the root hashes must be
+// equal; the hash files are compared byte for byte after the timed runs.
+if (want('B8')) await guarded('B8', async () => {
+  if (!VERITYSETUP) {
+    notes.push('B8 skipped: veritysetup (cryptsetup-bin) is not installed');
+    return;
+  }
+  const rootOf = (stdout) => {
+    const m = /^Root hash:\s+([0-9a-f]+)$/m.exec(stdout);
+    if (!m) throw new Error(`no root hash in output: ${JSON.stringify(stdout.slice(0, 200))}`);
+    return m[1];
+  };
+  const fixed = ['--salt=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff', '--uuid=0b3f6c2a-58d4-4e7c-9a61-2f0d8e5b7c13'];
+  ensureDenseFile(densePath, DENSE);
+  const sparse = QUICK ? sparseInfo?.path ?? ensureSparseFile(join(DIR, `sparse-${SPARSE}-${SPARSE_DATA}`), SPARSE, SPARSE_DATA).path : ensureSparseFile(join(DIR, `sparse-${GiB}-${64 * MiB}`), GiB, 64 * MiB).path;
+  for (const [label, file, bytes] of [[`dense ${human(DENSE)}`, densePath, DENSE], [`sparse ${human(QUICK ? SPARSE : GiB)}`, sparse, QUICK ? SPARSE : GiB]]) {
+    const theirs = join(DIR, 'b8-veritysetup.hash');
+    const ours = join(DIR, 'b8-iomap-verity.hash');
+    for (const f of [theirs, ours]) rmSync(f, { force: true });
+    const r = await timeCommands(
+      'B8',
+      `veritysetup format, ${label}`,
+      [
+        { name: 'veritysetup format', cmd: VERITYSETUP, args: ['format', file, theirs, ...fixed], bytes, parse: rootOf },
+        { name: 'iomap-verity veritysetup format', cmd: NODE, args: [CLI, 'veritysetup', 'format', file, ours, ...fixed], bytes, parse: rootOf },
+      ],
+      'veritysetup format',
+    );
+    if (Buffer.compare(readFileSync(theirs), readFileSync(ours)) !== 0) throw new Error(`B8 ${label}: the hash files differ`);
+    for (const f of [theirs, ours]) rmSync(f, { force: true });
+    // No target was set for B8: the ratio is reported, not judged.
+    notes.push(`B8 ${label}: iomap-verity veritysetup format takes ${fmt(r['iomap-verity veritysetup format'].seconds / r['veritysetup format'].seconds, 3)}x the time of veritysetup format (same root hash, same hash file)`);
+  }
+});
 
 if (want('B9')) await guarded('B9', async () => {
   if (!existsSync('/dev/fuse') || !FUSERMOUNT) throw new Error('B9 needs /dev/fuse and fusermount (Debian packages fuse and libfuse2)');

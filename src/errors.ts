@@ -22,7 +22,11 @@ export type ErrnoCode =
   | 'ENAMETOOLONG'
   | 'EBADF'
   | 'EOPNOTSUPP'
-  | 'EROFS';
+  | 'EROFS'
+  /** A signature or key that does not verify, is not trusted, or does not fit (the kernel's code for a bad fs-verity signature). */
+  | 'EKEYREJECTED'
+  /** A malformed message: a signature, key or certificate that cannot be parsed. */
+  | 'EBADMSG';
 
 /**
  * Every error this library throws or rejects with. `code` is the errno name

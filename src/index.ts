@@ -36,6 +36,15 @@ export {
   toHex,
 } from './verity/descriptor.js';
 export type { VerityDescriptor } from './verity/descriptor.js';
+// fs-verity built-in signatures: PKCS#7 as `fsverity sign` makes it.
+export { signFsverityDigest, verifyFsveritySignature, formatSignedDigest } from './verity/signature.js';
+export type {
+  FsverityDigestInput,
+  PemInput,
+  SignFsverityDigestOptions,
+  VerifyFsveritySignatureOptions,
+  FsveritySignatureSigner,
+} from './verity/signature.js';
 export { MerkleTreeBuilder } from './verity/tree.js';
 export type { MerkleBlockSink, MerkleTreeResult } from './verity/tree.js';
 // The engine: block devices, and the reference filesystem over them.
@@ -48,3 +57,41 @@ export type { VerityMetadataType } from './verity/read-metadata.js';
 // Serving a volume to other programs through FUSE (Linux; optional fuse-native).
 export { mountVolume, DIGEST_XATTR } from './mount/index.js';
 export type { Mount, MountOptions } from './mount/index.js';
+// Verified reads from anywhere: a file, its tree and descriptor from any byte source, and a trusted digest.
+export { openVerified, VerifiedFile, parseFsverityDigest } from './verity/verified-file.js';
+export type { VerifiedSources, VerifiedTrust, OpenVerifiedOptions, VerifiedReadOptions, VerifiedStreamOptions } from './verity/verified-file.js';
+export { openSource, toNodeReadable } from './source/index.js';
+export type { ByteSource, ReaderLike, Src, SourceOptions, HttpSourceOptions } from './source/index.js';
+// dm-verity: hash devices identical to `veritysetup format`'s, and their verification.
+export {
+  dmverityFormat,
+  dmverityVerify,
+  dmverityReadParams,
+  dmverityHashLocation,
+  computeDmverityLayout,
+  validateDmverityParams,
+  encodeDmveritySuperblock,
+  decodeDmveritySuperblock,
+  requireDmverityHash,
+  dmverityHex,
+  DMVERITY_HASH_ALGORITHMS,
+  DMVERITY_SUPERBLOCK_SIZE,
+  DMVERITY_MIN_BLOCK_SIZE,
+  DMVERITY_MAX_BLOCK_SIZE,
+  DMVERITY_MAX_SALT_SIZE,
+  DMVERITY_DEFAULT_SALT_SIZE,
+} from './dmverity/index.js';
+export type {
+  DmverityHashName,
+  DmverityParams,
+  DmverityParamsOptions,
+  DmverityLayout,
+  DmverityHashLocation,
+  DmverityFormatOptions,
+  DmverityFormatResult,
+  DmverityHashSink,
+  DmverityVerifyOptions,
+  DmverityVerifyResult,
+  DmverityFailure,
+  DmverityInput,
+} from './dmverity/index.js';

@@ -8,6 +8,10 @@
 export interface CliIo {
   stdout: { write(s: string): unknown };
   stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
+  /** False after `--quiet` or `--no-progress`: never draw a progress bar. */
+  progress?: boolean;
+  /** The environment to consult (`TERM`); the process's own when absent. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** One subcommand: its name, help texts and what it runs. `run` resolves to the exit status and prints its own errors. */

@@ -27,7 +27,8 @@ async function listCommands(): Promise<string> {
 
 /** Run the command line `argv` (without node and script); resolves to the exit status. */
 export async function main(argv: string[], io: CliIo): Promise<number> {
-  const [name, ...args] = argv;
+  const [name, ...rest] = argv;
+  let args = rest;
   if (name === undefined || name === '--help' || name === '-h') {
     (name === undefined ? io.stderr : io.stdout).write(await listCommands());
     return name === undefined ? EXIT_USAGE : 0;
@@ -42,6 +43,13 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     return EXIT_USAGE;
   }
   const cmd: Command = await load();
+  // --quiet and --no-progress are global: every command takes them, before "--".
+  const end = args.indexOf('--');
+  const own = (a: string, i: number) => (end < 0 || i < end) && (a === '--quiet' || a === '--no-progress');
+  if (args.some(own)) {
+    io = { ...io, progress: false };
+    args = args.filter((a, i) => !own(a, i));
+  }
   // As fsverity-utils: --help and --version anywhere before "--" win.
   for (const a of args) {
     if (a === '--') break;
@@ -66,10 +74,14 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-// A reader that goes away (`| head`) ends us quietly, as SIGPIPE ends C
-// tools; any other failure to write the output is an error of its own.
+/** What a shell reports for a C tool killed by SIGPIPE (128 + 13), as `fsverity` is. */
+const EXIT_SIGPIPE = 141;
+
+// A reader that goes away (`| head`) ends us quietly with SIGPIPE's status,
+// as it ends C tools (Node ignores the signal itself); any other failure to
+// write the output is an error of its own.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  if (e.code === 'EPIPE') process.exit(EXIT_SIGPIPE);
   process.stderr.write(`ERROR: writing output: ${e.message}\n`);
   process.exit(EXIT_FAILURE);
 });

@@ -17,6 +17,7 @@
  */
 import type * as NodeFs from 'node:fs';
 import { fail, type ErrnoCode } from '../errors.js';
+import { nodeFs } from '#platform';
 import { BlockDevice, checkGeometry, isValidBlockSize } from './block-device.js';
 import { lockImage, type ImageLock } from './image-lock.js';
 
@@ -92,7 +93,7 @@ export class FileDevice extends BlockDevice {
 
   /** Opens (or with `create`, creates) `path` as a block device. */
   static async open(path: string, opts: FileDeviceOptions = {}): Promise<FileDevice> {
-    const fs = (await import('node:fs')) as typeof NodeFs;
+    const fs = await nodeFs();
     const blockSize = opts.blockSize ?? 4096;
     if (!isValidBlockSize(blockSize)) {
       throw fail('EINVAL', `device block size must be a power of two from 512 to 65536, got ${String(blockSize)}`);

@@ -7,7 +7,7 @@
  * was (except a device error in the middle of a write, which leaves the
  * bytes copied so far in the cache, as a short write would).
  */
-import { fail } from '../errors.js';
+import { fail, isUint8Array } from '../errors.js';
 import type { Inode } from './inode.js';
 import { holeBlocks } from './iomap-ops.js';
 import { checkBytes, checkFileEnd, checkFileSize, checkRange } from './validate.js';
@@ -22,6 +22,14 @@ import type { VerityMetadataType } from '../verity/read-metadata.js';
 export interface EnableVerityOptions extends VerityParamsOptions {
   /** Called as the data is hashed, with the bytes of the file done so far and its size. */
   onProgress?: (bytesDone: number, totalBytes: number) => void;
+  /**
+   * A built-in signature to store after the descriptor (DER PKCS#7 over the
+   * file digest, as `fsverity sign` or `signFsverityDigest` makes it), at
+   * most 16128 bytes. On a volume opened with `trusted`, it must verify for
+   * this file's digest, or sealing fails (EKEYREJECTED, EBADMSG) and leaves
+   * the file unsealed; with `requireSignatures`, sealing without one is EPERM.
+   */
+  signature?: Uint8Array;
 }
 
 /** Options of `File.allocate`. */
@@ -168,6 +176,35 @@ export class File {
   }
 
   /**
+   * A web `ReadableStream` of the bytes [start, end) (`end` exclusive,
+   * default the size at each step), read a chunk at a time through
+   * `readInto`: a sealed file's bytes are verified before they are
+   * enqueued, and the stream errors with the read's error (EIO naming the
+   * block) without handing out that chunk. For a Node `Readable`, pass it
+   * to `toNodeReadable`.
+   */
+  stream(opts: { start?: number; end?: number; chunkSize?: number } = {}): ReadableStream<Uint8Array> {
+    const r = checkRange(opts.start ?? 0, 0);
+    const end = opts.end === undefined ? Infinity : checkRange(opts.end, 0).pos;
+    const step = Math.max(4096, Math.floor(opts.chunkSize ?? 1 << 20));
+    let pos = r.pos;
+    return new ReadableStream<Uint8Array>(
+      {
+        pull: async (ctl) => {
+          const n = Math.min(step, end - pos, Math.max(0, this.inode.size - pos));
+          if (!(n > 0)) return ctl.close();
+          const buf = new Uint8Array(n);
+          const got = await this.readInto(pos, buf);
+          if (got === 0) return ctl.close();
+          pos += got;
+          ctl.enqueue(got === n ? buf : buf.subarray(0, got));
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  /**
    * Write `data` at `pos`, extending the file when it reaches past EOF.
    * ENOSPC (before anything changes) when the blocks it needs cannot be
    * reserved; EPERM on a sealed file.
@@ -278,6 +315,8 @@ export class File {
       const params = validateSealParams(opts);
       const onProgress = opts.onProgress;
       if (onProgress !== undefined && typeof onProgress !== 'function') throw fail('EINVAL', 'onProgress must be a function');
+      const signature = opts.signature;
+      if (signature !== undefined && !isUint8Array(signature)) throw fail('EINVAL', 'signature must be a Uint8Array (the DER bytes `fsverity sign` writes)');
       const inode = this.inode;
       // As FS_IOC_ENABLE_VERITY: a second enable while one is under way is
       // refused at once rather than queued behind it.
@@ -286,7 +325,7 @@ export class File {
       return this.mp
         .run(async () => {
           this.mp.checkWritable('enableVerity');
-          return enableVerity(this.mp, this.alive(), params, onProgress);
+          return enableVerity(this.mp, this.alive(), params, onProgress, signature && Uint8Array.from(signature));
         })
         .finally(() => {
           inode.enablePending = false;
@@ -302,8 +341,10 @@ export class File {
   /**
    * Read fs-verity metadata (FS_IOC_READ_VERITY_METADATA) with pread
    * semantics: 'merkle_tree' gives the bytes `fsverity digest
-   * --out-merkle-tree` writes, 'descriptor' those of `--out-descriptor`,
-   * 'signature' is ENODATA (no built-in signatures). ENODATA when not sealed.
+   * --out-merkle-tree` writes, 'descriptor' those of `--out-descriptor`
+   * (`sig_size` zero, the signature left out, as the kernel returns it),
+   * 'signature' the built-in signature stored at sealing (ENODATA when
+   * there is none). ENODATA when not sealed.
    */
   readVerityMetadata(type: VerityMetadataType, offset: number, length: number): Promise<Uint8Array> {
     return rejecting(() => {

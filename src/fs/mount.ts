@@ -13,6 +13,7 @@ import type { BlockDevice } from '../device/block-device.js';
 import type { PageCache } from '../pagecache/index.js';
 import type { Allocator } from './allocator.js';
 import { FsAllocContext, FsIomapOps, FsWritebackOps } from './iomap-ops.js';
+import type { PemInput } from '../verity/signature.js';
 
 /** The volume's calls a mount hands on; see the methods of `Mount` of the same names. */
 export interface MountHooks {
@@ -21,12 +22,21 @@ export interface MountHooks {
   sync(freeSpace?: boolean): Promise<void>;
 }
 
+/** How this open of a volume treats fs-verity built-in signatures (set by Volume from its open options). */
+export interface SignaturePolicy {
+  readonly trusted: readonly PemInput[] | undefined;
+  readonly require: boolean;
+}
+
 /**
  * One open volume as the filesystem's own code sees it. Made by `Volume`
  * only; its methods other than `releaseExtent` are the volume's lock and
  * commits, with the errors and durability given at each.
  */
 export class Mount {
+  /** Checked by verity-signature.ts when a file is sealed or opened. */
+  signatures: SignaturePolicy = { trusted: undefined, require: false };
+
   /** The allocator and its next-fit rotor, shared by both ops tables. */
   readonly alloc: FsAllocContext;
   /** The iomap ops of reads, buffered writes, zeroing and truncation. */

@@ -35,6 +35,7 @@ import type { MerkleTreeBuilder } from '../verity/tree.js';
 import { choosePool, POOL_CHUNK_BYTES, type LeafHashPool } from '../verity/pool.js';
 import { feedLeafRun, JobWindow } from '../verity/pool-feed.js';
 import { dropVerityMetadata, writebackInode } from './engine.js';
+import { checkSignaturePolicy } from './verity-signature.js';
 import type { Inode } from './inode.js';
 import type { Mount } from './mount.js';
 
@@ -248,13 +249,14 @@ export async function enableVerity(
   inode: Inode,
   params: VerityParams,
   onProgress?: (bytesDone: number, totalBytes: number) => void,
+  signature: Uint8Array = new Uint8Array(0),
 ): Promise<void> {
   if (inode.verity === 'sealed') throw fail('EEXIST', `${label(inode)} is already sealed with fs-verity`);
   if (inode.verity === 'building') throw fail('EBUSY', `fs-verity is already being enabled on ${label(inode)}`);
   // The tree's size is known before anything is hashed: metadata that cannot
   // fit below the largest file offset is refused at once (as the kernel's
   // EFBIG), not after hashing a file of petabytes.
-  const metaBytes = verityLayout(computeMerkleTreeParams(params, inode.size).treeSize, inode.blockSize).end;
+  const metaBytes = verityLayout(computeMerkleTreeParams(params, inode.size).treeSize, inode.blockSize, signature.length).end;
   const metaStart = Math.max(inode.deviceMetaStart, inode.cacheMetaStart);
   if (metaStart > MAX_OFFSET || metaBytes > MAX_OFFSET - metaStart) {
     throw fail(
@@ -262,13 +264,16 @@ export async function enableVerity(
       `${label(inode)} is too large to seal: its ${metaBytes} bytes of fs-verity metadata would end past the largest file offset (2^53 - 1)`,
     );
   }
+  if (signature.length === 0) await checkSignaturePolicy(mp, inode, params.algorithm, new Uint8Array(0), signature, 'seal');
   await writebackInode(mp, inode);
   await mp.device.flush();
   inode.verity = 'building';
   try {
     await dropVerityMetadata(mp, inode);
     const ops = verityOps(mp, inode);
-    await buildVerityMetadata(params, inode.size, inode.blockSize, ops, feedData(mp, inode, onProgress));
+    const built = await buildVerityMetadata(params, inode.size, inode.blockSize, ops, feedData(mp, inode, onProgress), signature);
+    // As the kernel: a signature is checked before the seal is committed.
+    if (signature.length > 0) await checkSignaturePolicy(mp, inode, params.algorithm, built.descriptor, signature, 'seal');
     await writebackInode(mp, inode);
     await mp.device.flush();
   } catch (e) {
@@ -310,6 +315,12 @@ async function sealedState(mp: Mount, inode: Inode): Promise<SealedState> {
   if (have) return have;
   if (inode.verity !== 'sealed') throw fail('ENODATA', `${label(inode)} is not sealed with fs-verity`);
   const state: SealedState = await openVerity(verityOps(mp, inode), inode.size, label(inode));
+  try {
+    await checkSignaturePolicy(mp, inode, state.descriptor.params.algorithm, state.descriptorBytes, state.descriptor.signature, 'open');
+  } catch (e) {
+    state.dispose();
+    throw e;
+  }
   sealed.set(inode, state);
   return state;
 }

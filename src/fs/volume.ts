@@ -9,14 +9,15 @@
  * in the kernel, here for the whole volume: it keeps allocation and commits
  * simple and costs nothing in a single-threaded runtime).
  */
-import { fail, isErrno } from '../errors.js';
+import { fail, isErrno, isUint8Array } from '../errors.js';
+import type { PemInput } from '../verity/signature.js';
 import { BlockDevice } from '../device/block-device.js';
 import { PageCache, DEFAULT_CACHE_BYTES } from '../pagecache/index.js';
 import { DEFAULT_MAX_FOLIO_SIZE } from '../pagecache/index.js';
 import { Allocator } from './allocator.js';
 import { Inode } from './inode.js';
 import type { FsIomapOps, FsWritebackOps } from './iomap-ops.js';
-import { Mount } from './mount.js';
+import { Mount, type SignaturePolicy } from './mount.js';
 import { claimDevice, releaseDevice } from './claim.js';
 import type { VolumeMeta } from './meta.js';
 import type { MetaStore } from './meta-store.js';
@@ -46,6 +47,33 @@ export interface VolumeOpenOptions {
    * Default false. Not for `format`.
    */
   readOnly?: boolean;
+  /**
+   * Certificates (PEM) trusted to sign sealed files, the counterpart of the
+   * kernel's `.fs-verity` keyring: a file sealed with a built-in signature
+   * has it checked against them when sealed and when first read or
+   * measured (EKEYREJECTED or EBADMSG when it fails). Without them,
+   * signatures are stored and returned but not checked.
+   */
+  trusted?: readonly PemInput[];
+  /**
+   * As the kernel with `fs.verity.require_signatures=1`: sealing without a
+   * signature is EPERM, and a sealed file without one cannot be read or
+   * measured (EPERM). Needs `trusted`.
+   */
+  requireSignatures?: boolean;
+}
+
+
+function checkSignaturePolicy(opts: VolumeOpenOptions): SignaturePolicy {
+  const { trusted, requireSignatures = false } = opts;
+  if (typeof requireSignatures !== 'boolean') throw fail('EINVAL', 'requireSignatures must be true or false');
+  if (trusted !== undefined && (!Array.isArray(trusted) || !trusted.every((t) => typeof t === 'string' || isUint8Array(t)))) {
+    throw fail('EINVAL', 'trusted must be an array of PEM certificates (strings or their bytes)');
+  }
+  if (requireSignatures && (trusted === undefined || trusted.length === 0)) {
+    throw fail('EINVAL', 'requireSignatures needs trusted certificates: with none, no signature could ever verify');
+  }
+  return { trusted: trusted && [...trusted], require: requireSignatures };
 }
 
 /** Options of `Volume.format`: the format's own settings plus those of the open. */
@@ -206,6 +234,7 @@ export class Volume {
       throw fail('EINVAL', `blockSize ${blockSize} is not a multiple of the device block size ${device.blockSize}`);
     }
     const settings = checkOpenOptions(opts, blockSize);
+    const signatures = checkSignaturePolicy(opts);
     const store = opts.metaStore ?? new DeviceMetaStore(device, { blockSize, metaAreaBytes: opts.metaAreaBytes });
     const deviceBlocks = Math.floor(device.size / blockSize);
     if (deviceBlocks <= store.dataStart) {
@@ -215,7 +244,9 @@ export class Volume {
     await device.flush();
     await store.commit(meta);
     const cache = await PageCache.create({ budgetBytes: settings.cacheBytes });
-    return new Volume(device, store, cache, blockSize, settings.maxFolioSize, meta);
+    const volume = new Volume(device, store, cache, blockSize, settings.maxFolioSize, meta);
+    volume.mp.signatures = signatures;
+    return volume;
   }
 
   /**
@@ -236,8 +267,11 @@ export class Volume {
       throw fail('EINVAL', `the volume (${meta.deviceBlocks} blocks of ${meta.blockSize} bytes) does not fit this device (${device.size} bytes, blocks of ${device.blockSize})`);
     }
     const settings = checkOpenOptions(opts, meta.blockSize);
+    const signatures = checkSignaturePolicy(opts);
     const cache = await PageCache.create({ budgetBytes: settings.cacheBytes });
-    return new Volume(device, store, cache, meta.blockSize, settings.maxFolioSize, meta, readOnly);
+    const volume = new Volume(device, store, cache, meta.blockSize, settings.maxFolioSize, meta, readOnly);
+    volume.mp.signatures = signatures;
+    return volume;
   }
 
   private newInode(ino: number, name: string, rec?: VolumeMeta['inodes'][number]): Inode {

@@ -6,6 +6,7 @@
  * name the bundler never sees).
  */
 import { IomapVerityError } from '../index.js';
+import { nodeModule } from '#platform';
 
 /** A FUSE reply callback: an errno (0 or negative) or a count, then values. */
 export type Reply = (code: number, ...values: unknown[]) => void;
@@ -33,7 +34,7 @@ export function loadFuse(): Promise<FuseClass> {
     if (typeof process === 'undefined' || process.platform !== 'linux') {
       throw new IomapVerityError('EOPNOTSUPP', 'mounting needs FUSE on Linux (libfuse2 and the fuse-native package)');
     }
-    const { createRequire } = await import('node:module');
+    const { createRequire } = await nodeModule();
     const require = createRequire(import.meta.url);
     try {
       return require(BINDING) as FuseClass;

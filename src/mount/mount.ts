@@ -16,6 +16,7 @@
  */
 import { IomapVerityError, type File, type Volume } from '../index.js';
 import { loadFuse, type FuseClass, type FuseInstance, type Reply } from './fuse.js';
+import { nodeFsPromises } from '#platform';
 
 /** Options of `mountVolume`. */
 export interface MountOptions {
@@ -66,7 +67,7 @@ function unescapeMountPath(s: string): string {
 }
 
 async function isMounted(dir: string): Promise<boolean> {
-  const { readFile } = await import('node:fs/promises');
+  const { readFile } = await nodeFsPromises();
   const text = await readFile('/proc/self/mountinfo', 'utf8');
   return text.split('\n').some((line) => {
     const f = line.split(' ');
@@ -91,7 +92,7 @@ async function isMounted(dir: string): Promise<boolean> {
 export async function mountVolume(volume: Volume, dir: string, opts: MountOptions = {}): Promise<Mount> {
   const Fuse = await loadFuse();
   // Node modules load here, not at import: the package also runs in browsers.
-  const { realpath } = await import('node:fs/promises');
+  const { realpath } = await nodeFsPromises();
   let mountDir: string;
   try {
     mountDir = await realpath(dir);

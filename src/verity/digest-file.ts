@@ -31,6 +31,7 @@ import { feedLeavesFromPool } from './pool-feed.js';
 import { choosePool, POOL_CHUNK_BYTES, POOL_USE_BYTES, PoolShortReadError, type LeafHashPool, type PoolChoice } from './pool.js';
 import { loadWasm } from '../wasm/index.js';
 import { Sha256BlockHasher } from '../wasm/sha256.js';
+import { nodeFs, nodeFsPromises } from '#platform';
 import { MerkleTreeBuilder, type MerkleBlockSink } from './tree.js';
 
 /** Options of `fsverityDigestFile`. */
@@ -96,7 +97,7 @@ function ioError(e: unknown, what: string): Error {
  */
 export async function fsverityDigestFile(path: string, opts?: FsverityDigestFileOptions): Promise<FsverityDigestResult> {
   const params = validateDigestParams(opts);
-  const { open } = await import('node:fs/promises');
+  const { open } = await nodeFsPromises();
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -181,7 +182,7 @@ function useInline(params: VerityParams): boolean {
  * returns the bytes covered (the final partial block is left to the caller).
  */
 async function digestInline({ builder, fd, size, path, opts }: OpenFile, from: number, stop?: () => boolean): Promise<number> {
-  const { readSync } = await import('node:fs');
+  const { readSync } = await nodeFs();
   const bs = builder.params.blockSize;
   const blocks = Math.floor(size / bs);
   if (blocks * bs <= from) return from;

@@ -6,7 +6,7 @@
  * rest: exclusion, flushing data first, writeback, and persisting the flag
  * only after all of this is durable.
  */
-import { encodeDescriptor } from './descriptor.js';
+import { DESCRIPTOR_SIZE, encodeDescriptor } from './descriptor.js';
 import { computeMerkleTreeParams, type VerityParams } from './params.js';
 import { MerkleTreeBuilder } from './tree.js';
 import { verityLayout, type VerityLayout } from './layout.js';
@@ -14,6 +14,7 @@ import type { VerityOps } from './verity-ops.js';
 
 /** What `buildVerityMetadata` wrote: the descriptor, the root hash and where things went. */
 export interface BuiltVerityMetadata {
+  /** The descriptor as hashed for the file digest (256 bytes, `sig_size` zero). */
   readonly descriptor: Uint8Array;
   readonly rootHash: Uint8Array;
   readonly layout: VerityLayout;
@@ -25,7 +26,8 @@ export interface BuiltVerityMetadata {
 /**
  * Build the tree of `dataSize` bytes that `feed` pushes into the builder
  * (data in order; holes as `addZeroBlocks`), writing tree blocks,
- * descriptor and size field through `ops`.
+ * descriptor (followed by `signature`, its size in `sig_size`, when one
+ * is given) and size field through `ops`.
  */
 export async function buildVerityMetadata(
   params: VerityParams,
@@ -33,7 +35,9 @@ export async function buildVerityMetadata(
   fsBlockSize: number,
   ops: VerityOps,
   feed: (builder: MerkleTreeBuilder) => Promise<void>,
+  signature: Uint8Array = new Uint8Array(0),
 ): Promise<BuiltVerityMetadata> {
+  const layout = verityLayout(computeMerkleTreeParams(params, dataSize).treeSize, fsBlockSize, signature.length);
   const shape = computeMerkleTreeParams(params, dataSize);
   let blocksWritten = 0;
   let blocksElided = 0;
@@ -54,9 +58,12 @@ export async function buildVerityMetadata(
   } finally {
     builder.dispose();
   }
-  const layout = verityLayout(shape.treeSize, fsBlockSize);
   const descriptor = encodeDescriptor(params, dataSize, rootHash);
-  await ops.writeMetadata(layout.descOffset, descriptor);
+  const stored = new Uint8Array(DESCRIPTOR_SIZE + signature.length);
+  stored.set(descriptor);
+  stored.set(signature, DESCRIPTOR_SIZE);
+  new DataView(stored.buffer).setUint32(4, signature.length, true); // sig_size
+  await ops.writeMetadata(layout.descOffset, stored);
   const size = new Uint8Array(4);
   new DataView(size.buffer).setUint32(0, layout.descSize, false);
   await ops.writeMetadata(layout.sizeOffset, size);

@@ -6,7 +6,7 @@
  * and turned into the verifier that every later read of the file uses.
  */
 import { fail } from '../errors.js';
-import { validateDescriptor, type VerityDescriptor } from './descriptor.js';
+import { DESCRIPTOR_SIZE, validateDescriptor, type VerityDescriptor } from './descriptor.js';
 import type { VerityOps } from './verity-ops.js';
 import { MerkleVerifier } from './verify.js';
 
@@ -37,6 +37,11 @@ export async function openVerity(ops: VerityOps, dataSize: number, what: string)
   const descriptor = validateDescriptor(descriptorBytes, { rules: 'seal' });
   if (descriptor.dataSize !== dataSize) {
     throw fail('EINVAL', `fs-verity descriptor of ${what} is for ${descriptor.dataSize} bytes, the file has ${dataSize}`);
+  }
+  // The stored size covers the descriptor and its signature, nothing more:
+  // any other size means the size field or sig_size was damaged.
+  if (descriptorBytes.length !== DESCRIPTOR_SIZE + descriptor.signature.length) {
+    throw fail('EINVAL', `fs-verity descriptor of ${what} is stored in ${descriptorBytes.length} bytes but holds ${DESCRIPTOR_SIZE + descriptor.signature.length} (256 and a ${descriptor.signature.length}-byte signature)`);
   }
   const verifier = await MerkleVerifier.create(descriptor, ops, what);
   return { descriptorBytes, descriptor, verifier, dispose: () => verifier.dispose() };

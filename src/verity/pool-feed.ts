@@ -85,7 +85,9 @@ export class JobWindow<K = number> {
  * in order. `onProgress` gets the bytes of the file fed so far (counted
  * from its start) after each job. Rejects with the first job's error
  * (`PoolShortReadError`, an EIO, when the file shrank) once the jobs still
- * out have finished; their results are dropped.
+ * out have finished; their results are dropped. `dmFormat` hashes in
+ * dm-verity's framing instead of fs-verity's (the salt unpadded, after (0)
+ * or before (1) each block).
  */
 export async function feedLeavesFromPool(
   pool: LeafHashPool,
@@ -96,6 +98,7 @@ export async function feedLeavesFromPool(
   salt: Uint8Array,
   sink: LeafDigestSink,
   onProgress?: (bytesDone: number) => void,
+  dmFormat?: 0 | 1,
 ): Promise<void> {
   const per = POOL_CHUNK_BYTES / blockSize;
   const window = new JobWindow(pool);
@@ -103,7 +106,7 @@ export async function feedLeavesFromPool(
   const fill = (): void => {
     for (; next < end && !window.full; ) {
       const n = Math.min(per, end - next);
-      window.start(next, pool.hashFileBlocks(fd, next * blockSize, n, blockSize, salt));
+      window.start(next, pool.hashFileBlocks(fd, next * blockSize, n, blockSize, salt, dmFormat));
       next += n;
     }
   };

@@ -19,7 +19,7 @@
  * - Web Workers (browsers): started from a Blob URL, given the compiled
  *   module in a first `init` message; jobs carry their bytes.
  *
- * Messages in:  Node: { id, fd, pos, blocks, blockSize, salt } or { id, data, blocks, blockSize, salt }
+ * Messages in:  Node: { id, fd, pos, blocks, blockSize, salt, dmFormat? } or { id, data, blocks, blockSize, salt, dmFormat? }
  *               Web:  { init: { module, chunkBytes, minBlockSize } } once, then { id, data, blocks, blockSize, salt }
  * Messages out: { id: 0, ready: true } once, at start; then per job
  * { id, zeros, digests? } or { id, error: { code, message, endedAt? } }
@@ -35,13 +35,17 @@ function createLeafHasher(module, chunkBytes, minBlock) {
   let hasher;
   let ctxKey = '';
 
-  function setContext(blockSize, salt) {
-    const key = blockSize + ':' + Array.prototype.join.call(salt, ',');
+  // dmFormat (0 or 1) selects dm-verity's framing (the salt unpadded,
+  // after or before each block); absent, fs-verity's.
+  function setContext(blockSize, salt, dmFormat) {
+    const key = blockSize + ':' + dmFormat + ':' + Array.prototype.join.call(salt, ',');
     if (key === ctxKey) return;
     if (hasher) hasher.dispose();
     hasher = undefined;
     ctxKey = '';
-    hasher = IomapVerityWasm.Sha256BlockHasher.create(wasm, salt, blockSize);
+    hasher = dmFormat === undefined
+      ? IomapVerityWasm.Sha256BlockHasher.create(wasm, salt, blockSize)
+      : IomapVerityWasm.DmverityBlockHasher.create(wasm, salt, dmFormat, blockSize);
     ctxKey = key;
   }
 
@@ -52,7 +56,7 @@ function createLeafHasher(module, chunkBytes, minBlock) {
     if (len > chunkBytes || blockSize < minBlock) {
       throw Object.assign(new Error('job of ' + blocks + ' blocks of ' + blockSize + ' bytes does not fit the worker'), { code: 'EINVAL' });
     }
-    setContext(blockSize, salt);
+    setContext(blockSize, salt, job.dmFormat);
     fill(wasm.bytes(buf, len));
     const zeros = hasher.hashBlocksAtSkipZero(buf, blocks, dig);
     if (zeros === blocks) return { id: job.id, zeros };

@@ -21,7 +21,8 @@
  * CLI exits as soon as its work is done.
  */
 import { fail, IomapVerityError, type ErrnoCode } from '../errors.js';
-import { wasmModule } from '../wasm/index.js';
+import { wasmModule, type WasmModule } from '../wasm/index.js';
+import { nodeOs, nodeWorkerThreads } from '#platform';
 import { POOL_WORKER_SOURCE, WEB_POOL_WORKER_SOURCE } from './pool-worker.js';
 
 /** Bytes of one job: the arena's largest run (4 MiB), a whole number of blocks of any pooled size. */
@@ -50,6 +51,8 @@ interface Job {
   blocks: number;
   blockSize: number;
   salt: Uint8Array;
+  /** dm-verity's framing (format 0 or 1) instead of fs-verity's. */
+  dmFormat?: 0 | 1;
   /** Either a range of an open file (Node only)... */
   fd?: number;
   pos?: number;
@@ -118,7 +121,7 @@ export async function poolThreads(): Promise<number> {
   }
   let cores: number;
   if (isNode()) {
-    const os = await import('node:os');
+    const os = await nodeOs();
     cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   } else {
     cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
@@ -189,12 +192,13 @@ export class LeafHashPool {
 
   /**
    * Read `blocks` whole blocks of `blockSize` bytes at byte `pos` of the
-   * open file `fd` and hash them under `salt` (SHA-256, fs-verity style).
+   * open file `fd` and hash them under `salt` (SHA-256, fs-verity style, or
+   * dm-verity's with `dmFormat` 0 or 1).
    * At most `POOL_CHUNK_BYTES` per job; block size within the pooled range.
    * EIO when the file ends early (it shrank) or a worker fails.
    */
-  hashFileBlocks(fd: number, pos: number, blocks: number, blockSize: number, salt: Uint8Array): Promise<LeafRun> {
-    return this.submit({ fd, pos }, [], blocks, blockSize, salt);
+  hashFileBlocks(fd: number, pos: number, blocks: number, blockSize: number, salt: Uint8Array, dmFormat?: 0 | 1): Promise<LeafRun> {
+    return this.submit({ fd, pos, dmFormat }, [], blocks, blockSize, salt);
   }
 
   /**
@@ -210,7 +214,7 @@ export class LeafHashPool {
     return this.submit({ data: data.buffer }, [data.buffer], data.length / blockSize, blockSize, salt);
   }
 
-  private submit(source: Pick<Job, 'fd' | 'pos' | 'data'>, transfer: ArrayBuffer[], blocks: number, blockSize: number, salt: Uint8Array): Promise<LeafRun> {
+  private submit(source: Pick<Job, 'fd' | 'pos' | 'data' | 'dmFormat'>, transfer: ArrayBuffer[], blocks: number, blockSize: number, salt: Uint8Array): Promise<LeafRun> {
     if (this.broken) return Promise.reject(this.broken);
     if (this.closed) return Promise.reject(fail('EBADF', 'the leaf-hashing pool is closed'));
     if (blockSize < POOL_MIN_BLOCK_SIZE || blockSize > POOL_MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
@@ -315,8 +319,8 @@ function isNode(): boolean {
 type Spawn = (onMessage: (m: Reply) => void) => PoolWorker;
 
 /** Workers on node:worker_threads, running POOL_WORKER_SOURCE. */
-async function nodeWorkers(pool: LeafHashPool, module: WebAssembly.Module): Promise<Spawn> {
-  const { Worker } = await import('node:worker_threads');
+async function nodeWorkers(pool: LeafHashPool, module: WasmModule): Promise<Spawn> {
+  const { Worker } = await nodeWorkerThreads();
   return (onMessage) => {
     const worker = new Worker(POOL_WORKER_SOURCE, {
       eval: true,
@@ -337,7 +341,7 @@ async function nodeWorkers(pool: LeafHashPool, module: WebAssembly.Module): Prom
 }
 
 /** Web Workers from a Blob URL, running WEB_POOL_WORKER_SOURCE; the module goes to each in its first message. */
-function webWorkers(pool: LeafHashPool, module: WebAssembly.Module): Spawn {
+function webWorkers(pool: LeafHashPool, module: WasmModule): Spawn {
   const g = globalThis as unknown as {
     Worker?: new (url: string) => {
       postMessage(m: unknown, transfer: ArrayBuffer[]): void;

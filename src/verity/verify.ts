@@ -23,8 +23,23 @@ import { computeMerkleTreeParams, type MerkleTreeParams } from './params.js';
 import type { VerityOps } from './verity-ops.js';
 import type { Wasm } from '../wasm/index.js';
 
-/** Bytes of verified tree blocks a verifier keeps. */
+/** Bytes of verified tree blocks a verifier keeps unless told otherwise. */
 const VERIFIED_CACHE_BYTES = 8 << 20;
+
+/**
+ * Where a verifier reads tree blocks: a filesystem's `VerityOps`, or any
+ * reader of a stored tree laid out as `fsverity digest --out-merkle-tree`
+ * writes it. Nothing it returns is believed before its parent vouches for it.
+ */
+export type MerkleTreeSource = Pick<VerityOps, 'readMetadata'>;
+
+/** Options of `MerkleVerifier.create`. */
+export interface MerkleVerifierOptions {
+  /** Names the file in error messages; default 'file'. */
+  what?: string;
+  /** Bytes of verified tree blocks kept (at least four blocks); default 8 MiB. */
+  cacheBytes?: number;
+}
 
 function allZero(b: Uint8Array): boolean {
   for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
@@ -56,12 +71,13 @@ export class MerkleVerifier {
   private constructor(
     readonly descriptor: VerityDescriptor,
     private readonly hasher: BlockHasher,
-    private readonly ops: VerityOps,
+    private readonly ops: MerkleTreeSource,
     /** Names the file in error messages. */
     private readonly what: string,
+    cacheBytes: number,
   ) {
     this.tree = computeMerkleTreeParams(descriptor.params, descriptor.dataSize);
-    this.maxVerified = Math.max(4, Math.floor(VERIFIED_CACHE_BYTES / this.tree.blockSize));
+    this.maxVerified = Math.max(4, Math.floor(cacheBytes / this.tree.blockSize));
     const ds = this.tree.digestSize;
     this.zeroDigests.push(hasher.zeroBlockDigest);
     for (let l = 1; l < this.tree.numLevels; l++) {
@@ -73,11 +89,16 @@ export class MerkleVerifier {
     }
   }
 
-  /** A verifier for the file described by a validated `descriptor`, reading its tree through `ops`. */
-  static async create(descriptor: VerityDescriptor, ops: VerityOps, what = 'file'): Promise<MerkleVerifier> {
+  /**
+   * A verifier for the file described by a validated `descriptor`, reading
+   * its tree through `ops`. The third argument is the file's name in error
+   * messages, or the options.
+   */
+  static async create(descriptor: VerityDescriptor, ops: MerkleTreeSource, opts: string | MerkleVerifierOptions = {}): Promise<MerkleVerifier> {
+    const o = typeof opts === 'string' ? { what: opts } : opts;
     const p = descriptor.params;
     const hasher = await createBlockHasher(p.algorithm, p.salt, p.blockSize);
-    return new MerkleVerifier(descriptor, hasher, ops, what);
+    return new MerkleVerifier(descriptor, hasher, ops, o.what ?? 'file', o.cacheBytes ?? VERIFIED_CACHE_BYTES);
   }
 
   dispose(): void {
@@ -171,6 +192,22 @@ export class MerkleVerifier {
     if (this.hasher.hashBlocksAt?.(wasm, ptr, count, digests, 0) !== true) return false;
     await this.checkDigests(first, count, digests);
     return true;
+  }
+
+  /**
+   * As `verifyData`, for blocks hashed elsewhere (the worker pool):
+   * `digests` holds the `count` digests of data blocks from `first`, as
+   * computed from the bytes the caller will hand out.
+   */
+  async verifyDataDigests(first: number, count: number, digests: Uint8Array): Promise<void> {
+    this.checkBlocks(first, count);
+    if (digests.length !== count * this.tree.digestSize) throw fail('EINVAL', `${count} blocks need ${count * this.tree.digestSize} bytes of digests, not ${digests.length}`);
+    await this.checkDigests(first, count, digests);
+  }
+
+  /** The digest of an all-zero data block under this file's salt. */
+  get zeroBlockDigest(): Uint8Array {
+    return this.zeroDigests[0]!;
   }
 
   /** Compare the digests of data blocks first.. with their level-0 entries. */

@@ -10,6 +10,7 @@
  * `>>> 0`. File positions are f64. Nothing else crosses the boundary.
  */
 import { fail } from '../errors.js';
+import { webAssembly, type WasmGlobal, type WasmMemory } from './webassembly.js';
 
 /** The functions of the module, by assembly file. */
 export interface WasmFunctions {
@@ -95,16 +96,29 @@ export interface WasmFunctions {
   sha256_final(st: number, tail: number, tailLen: number, totalLo: number, totalHi: number, out: number): number;
   /** SHA-256 of `len` bytes at `src` to `out`. */
   sha256(src: number, len: number, out: number): void;
+
+  // -- assembly/dmverity.ts: dm-verity block hashing, the salt unpadded before (format 1) or after (format 0)
+
+  /** Bytes of a dm-verity hashing context. */
+  dmv_ctx_size(): number;
+  /** 0, or -1 when saltLen > 256, blockSize is not a non-zero multiple of 64, or format > 1. */
+  dmv_ctx_init(ctx: number, salt: number, saltLen: number, blockSize: number, format: number): number;
+  /** Address of the zero-block digest; `zeros` points at one zero block on the first call. */
+  dmv_ctx_zero_digest(ctx: number, zeros: number): number;
+  /** Digests `stride` bytes apart (one-buffer kernel); returns how many blocks were all zero when `skipZero` is 1. */
+  dmv_blocks(ctx: number, src: number, count: number, dst: number, stride: number, skipZero: number): number;
+  /** As dmv_blocks, four blocks at a time through the 4-lane kernel. */
+  dmv_blocks4(ctx: number, src: number, count: number, dst: number, stride: number, skipZero: number): number;
 }
 
 /** Everything the module exports: its functions, its memory and the arena's constants. */
 export interface WasmExports extends WasmFunctions {
   /** The module's linear memory: grows, never shrinks; views detach when it grows. */
-  memory: WebAssembly.Memory;
+  memory: WasmMemory;
   /** log2 of the arena's page size (12). */
-  ARENA_PAGE_SHIFT: WebAssembly.Global;
+  ARENA_PAGE_SHIFT: WasmGlobal;
   /** Largest arena run order (10: 4 MiB). */
-  ARENA_MAX_ORDER: WebAssembly.Global;
+  ARENA_MAX_ORDER: WasmGlobal;
 }
 
 /** Parameter count of every function of `WasmFunctions`; the compiler holds the two lists together. */
@@ -146,6 +160,11 @@ export const WASM_FUNCTION_ARITY: { readonly [K in keyof WasmFunctions]: Paramet
   sha256_update: 3,
   sha256_final: 6,
   sha256: 3,
+  dmv_ctx_size: 0,
+  dmv_ctx_init: 5,
+  dmv_ctx_zero_digest: 2,
+  dmv_blocks: 6,
+  dmv_blocks4: 6,
 };
 
 /** The non-function exports and their kinds. */
@@ -156,14 +175,14 @@ export const WASM_VALUE_EXPORTS = { memory: 'Memory', ARENA_PAGE_SHIFT: 'Global'
  * its kind and parameter count; EIO naming the first that is not (a module
  * built from other sources than this glue).
  */
-export function checkWasmExports(exports: WebAssembly.Exports): WasmExports {
+export function checkWasmExports(exports: Record<string, unknown>): WasmExports {
   for (const [name, arity] of Object.entries(WASM_FUNCTION_ARITY)) {
     const f = exports[name];
     if (typeof f !== 'function' || f.length !== arity)
       throw fail('EIO', `the WebAssembly module does not match its glue: export ${name} should be a function of ${arity} parameters`);
   }
   for (const [name, kind] of Object.entries(WASM_VALUE_EXPORTS)) {
-    if (!(exports[name] instanceof WebAssembly[kind]))
+    if (!(exports[name] instanceof webAssembly()[kind]))
       throw fail('EIO', `the WebAssembly module does not match its glue: export ${name} should be a WebAssembly.${kind}`);
   }
   return exports as unknown as WasmExports;

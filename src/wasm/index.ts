@@ -16,10 +16,12 @@
 import { fail } from '../errors.js';
 import { checkWasmExports, type WasmExports } from './exports.js';
 import { WASM_BASE64 } from './module.generated.js';
+import { webAssembly, type WasmImports, type WasmInstance, type WasmModule } from './webassembly.js';
 
 export type { WasmExports, WasmFunctions } from './exports.js';
+export type { WasmGlobal, WasmImports, WasmInstance, WasmMemory, WasmModule } from './webassembly.js';
 
-let modulePromise: Promise<WebAssembly.Module> | undefined;
+let modulePromise: Promise<WasmModule> | undefined;
 let instancePromise: Promise<Wasm> | undefined;
 
 function decodeBase64(b64: string): Uint8Array {
@@ -33,8 +35,8 @@ function decodeBase64(b64: string): Uint8Array {
 }
 
 /** The compiled module, compiled once per realm. */
-export function wasmModule(): Promise<WebAssembly.Module> {
-  modulePromise ??= WebAssembly.compile(decodeBase64(WASM_BASE64) as BufferSource);
+export function wasmModule(): Promise<WasmModule> {
+  modulePromise ??= webAssembly().compile(decodeBase64(WASM_BASE64));
   return modulePromise;
 }
 
@@ -52,7 +54,7 @@ export class Wasm {
   private viewDv: DataView = new DataView(new ArrayBuffer(0));
 
   /** Wrap `instance`; EIO when its exports are not the ones this glue describes. */
-  constructor(instance: WebAssembly.Instance) {
+  constructor(instance: WasmInstance) {
     this.x = checkWasmExports(instance.exports);
   }
 
@@ -97,7 +99,7 @@ export class Wasm {
 }
 
 /** What the module imports: only AssemblyScript's abort, which becomes an EIO. */
-function wasmImports(): WebAssembly.Imports {
+function wasmImports(): WasmImports {
   return {
     env: {
       abort(_msg: number, _file: number, line: number, col: number) {
@@ -108,9 +110,9 @@ function wasmImports(): WebAssembly.Imports {
 }
 
 /** Instantiate a fresh instance of the module (for a worker, or a test). */
-export async function instantiateWasm(mod?: WebAssembly.Module): Promise<Wasm> {
+export async function instantiateWasm(mod?: WasmModule): Promise<Wasm> {
   const m = mod ?? (await wasmModule());
-  return new Wasm(await WebAssembly.instantiate(m, wasmImports()));
+  return new Wasm(await webAssembly().instantiate(m, wasmImports()));
 }
 
 /**
@@ -118,8 +120,9 @@ export async function instantiateWasm(mod?: WebAssembly.Module): Promise<Wasm> {
  * receive the module and must answer at once. Browsers refuse this on their
  * main thread for all but tiny modules; use `instantiateWasm` there.
  */
-export function instantiateWasmSync(mod: WebAssembly.Module): Wasm {
-  return new Wasm(new WebAssembly.Instance(mod, wasmImports()));
+export function instantiateWasmSync(mod: WasmModule): Wasm {
+  const { Instance } = webAssembly();
+  return new Wasm(new Instance(mod, wasmImports()));
 }
 
 /** The shared instance of this realm, created on first use. */

@@ -8,3 +8,4 @@
  */
 export { instantiateWasmSync, Wasm } from './index.js';
 export { Sha256BlockHasher } from './sha256.js';
+export { DmverityBlockHasher } from './dmverity.js';

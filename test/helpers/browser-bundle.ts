@@ -1,7 +1,8 @@
 /**
  * The public API bundled for the browser with esbuild, as one IIFE script
- * that defines `IomapVerity`. Node built-ins stay external: FileDevice and
- * fsverityDigestFile load node:fs lazily, only when called.
+ * that defines `IomapVerity`. `#platform` resolves to its browser side (as
+ * the package's "imports" map gives it to bundlers targeting browsers), and
+ * no `node:` module may be reached: the build fails if one is.
  */
 import { build } from 'esbuild';
 import { resolve } from 'node:path';
@@ -14,7 +15,14 @@ export async function browserBundle(): Promise<string> {
     format: 'iife',
     globalName: 'IomapVerity',
     write: false,
-    external: ['node:*'],
+    plugins: [
+      {
+        name: 'platform-browser',
+        setup(b) {
+          b.onResolve({ filter: /^#platform$/ }, () => ({ path: resolve(__dirname, '../../src/platform/browser.ts') }));
+        },
+      },
+    ],
     logLevel: 'silent',
   });
   return out.outputFiles[0]!.text;

@@ -42,6 +42,24 @@ export function runAsync(cmd: string, args: string[], cwd?: string): Promise<Run
   });
 }
 
+/** A file with the tree and descriptor fsverity-utils wrote for it, and the digest it printed. */
+export interface FsverityFiles {
+  data: string;
+  tree: string;
+  descriptor: string;
+  digest: string;
+}
+
+/**
+ * `fsverity digest PATH --out-merkle-tree=PATH.tree --out-descriptor=PATH.desc`
+ * plus `args` (say `--block-size=1024`): the oracle's tree, descriptor and digest.
+ */
+export function fsverityFiles(path: string, args: string[] = []): FsverityFiles {
+  const r = fsverity(['digest', path, `--out-merkle-tree=${path}.tree`, `--out-descriptor=${path}.desc`, ...args]);
+  if (r.status !== 0) throw new Error(`fsverity digest ${path} failed: ${r.stderr}`);
+  return { data: path, tree: `${path}.tree`, descriptor: `${path}.desc`, digest: r.stdout.split(' ')[0]! };
+}
+
 /** The options of `fsverity digest` for a hash algorithm, Merkle block size and salt. */
 export function digestArgs(file: string, p: { hashAlgorithm: string; blockSize: number; salt?: Uint8Array }): string[] {
   const args = ['digest', file, `--hash-alg=${p.hashAlgorithm}`, `--block-size=${p.blockSize}`];

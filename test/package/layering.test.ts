@@ -6,11 +6,17 @@ import { describe, expect, it } from 'vitest';
 
 const SRC = resolve(__dirname, '../../src');
 
+// Every floor may also use `platform` (Node built-ins, or their browser
+// refusals) through the `#platform` import, which this relative-import
+// check does not see; the test below keeps `node:` imports out of the rest.
 const ALLOWED: Record<string, string[]> = {
+  platform: ['platform', 'errors.ts'],
   wasm: ['wasm', 'errors.ts'],
   device: ['device', 'wasm', 'errors.ts'],
   pagecache: ['pagecache', 'wasm', 'errors.ts'],
-  verity: ['verity', 'wasm', 'errors.ts'],
+  source: ['source', 'errors.ts'],
+  verity: ['verity', 'wasm', 'source', 'errors.ts'],
+  dmverity: ['dmverity', 'verity', 'wasm', 'errors.ts'],
   iomap: ['iomap', 'wasm', 'device', 'pagecache', 'errors.ts'],
   fs: ['fs', 'iomap', 'verity', 'pagecache', 'device', 'wasm', 'errors.ts'],
   mount: ['mount', 'index.ts'],
@@ -83,6 +89,31 @@ describe('layering (docs/DESIGN.md)', () => {
     })(dist);
     expect(files.length).toBeGreaterThan(0);
     const bad = files.filter((f) => readFileSync(f, 'utf8').includes('@internal')).map((f) => relative(dist, f));
+    expect(bad).toEqual([]);
+  });
+
+  it('src/dmverity takes from src/verity only the hash algorithms and the worker pool', () => {
+    const bad = walk(join(SRC, 'dmverity')).flatMap((f) =>
+      [...readFileSync(f, 'utf8').matchAll(/from\s*['"](\.\.\/verity\/[^'"]+)['"]/g)]
+        .map((m) => m[1]!)
+        .filter((s) => !/^\.\.\/verity\/(hash-algs|pool|pool-feed|pool-worker)\.js$/.test(s))
+        .map((s) => `${relative(SRC, f)} -> ${s}`),
+    );
+    expect(bad).toEqual([]);
+  });
+
+  it('only src/platform and the command line load node: modules (a browser build must never reach one)', () => {
+    const bad: string[] = [];
+    for (const f of walk(SRC)) {
+      const rel = relative(SRC, f);
+      if (rel.startsWith('platform/') || rel.startsWith('cli/')) continue;
+      const text = readFileSync(f, 'utf8');
+      // Type-only imports (`import type`, `typeof import(…)`, `as import(…)`) are
+      // erased; worker sources inside strings are not modules.
+      for (const m of text.matchAll(/^\s*(import|export)(?!\s+type\b)[^'"\n]*?from\s*['"](node:[^'"]+)['"]|(?<!typeof\s|\bas\s)import\(\s*['"](node:[^'"]+)['"]\s*\)/gm)) {
+        bad.push(`${rel}: ${m[2] ?? m[3]}`);
+      }
+    }
     expect(bad).toEqual([]);
   });
 

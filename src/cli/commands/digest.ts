@@ -5,12 +5,14 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import {
+  formatSignedDigest,
   fsverityDigestFile,
   hashAlgorithmById,
   hashAlgorithmByName,
   HASH_ALGORITHMS,
   isErrno,
   toHex,
+  type FsverityDigestResult,
   type HashAlgorithm,
 } from '../../index.js';
 import { errorMessage, EXIT_FAILURE, strerror, UsageError, type CliIo, type Command } from '../command.js';
@@ -24,27 +26,32 @@ const USAGE = `Usage:
                [--compact] [--for-builtin-sig]
 `;
 
-const LONGOPTS = [
+/** The options that choose a tree and where it goes, shared with `sign` (as fsverity-utils shares them between its commands). */
+export const TREE_LONGOPTS = [
   { name: 'hash-alg', hasArg: true },
   { name: 'block-size', hasArg: true },
   { name: 'salt', hasArg: true },
-  { name: 'compact', hasArg: false },
-  { name: 'for-builtin-sig', hasArg: false },
   { name: 'out-merkle-tree', hasArg: true },
   { name: 'out-descriptor', hasArg: true },
 ] as const;
 
+const LONGOPTS = [...TREE_LONGOPTS, { name: 'compact', hasArg: false }, { name: 'for-builtin-sig', hasArg: false }] as const;
+
 const INT32_MAX = 2 ** 31 - 1;
 
-interface DigestCommandLine {
+/** What the tree options of a command line asked for. */
+export interface TreeOptions {
   /** An fs-verity algorithm number: may be one we do not know (refused per file, as fsverity-utils does). */
   algId: number | undefined;
   blockSize: number | undefined;
   salt: Uint8Array | undefined;
-  compact: boolean;
-  forBuiltinSig: boolean;
   treeFd: number | undefined;
   descFd: number | undefined;
+}
+
+interface DigestCommandLine extends TreeOptions {
+  compact: boolean;
+  forBuiltinSig: boolean;
   files: string[];
 }
 
@@ -60,94 +67,141 @@ function openForWriting(path: string): number {
   }
 }
 
+/** A TreeOptions with nothing chosen yet. */
+export function newTreeOptions(): TreeOptions {
+  return { algId: undefined, blockSize: undefined, salt: undefined, treeFd: undefined, descFd: undefined };
+}
+
+/**
+ * Apply one option of TREE_LONGOPTS to `t`, with fsverity-utils' checks and
+ * words; false for an option that is not one of them. Throws UsageError
+ * (the caller closes the outputs already opened, with closeTreeOutputs).
+ */
+export function parseTreeOption(t: TreeOptions, name: string, value: string | undefined): boolean {
+  const v = value ?? '';
+  switch (name) {
+    case 'hash-alg': {
+      once(t.algId, name);
+      const n = parseUnsignedLong(v);
+      if (n > 0 && n < INT32_MAX) t.algId = n;
+      else {
+        const alg = hashAlgorithmByName(v);
+        if (!alg) {
+          throw new UsageError(
+            `ERROR: unknown hash algorithm: '${v}'\nAvailable hash algorithms: ${HASH_ALGORITHMS.map((a) => a.name).join(' ')}`,
+          );
+        }
+        t.algId = alg.id;
+      }
+      return true;
+    }
+    case 'block-size': {
+      once(t.blockSize, name);
+      const n = parseUnsignedLong(v);
+      if (!(n > 0 && n < INT32_MAX) || (n & (n - 1)) !== 0) {
+        throw new UsageError(`ERROR: Invalid block size: ${v}.  Must be power of 2`);
+      }
+      t.blockSize = n;
+      return true;
+    }
+    case 'salt':
+      once(t.salt, name);
+      if (v.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(v)) throw new UsageError('ERROR: salt is not a valid hex string');
+      t.salt = Uint8Array.from(v.match(/../g) ?? [], (h) => parseInt(h, 16));
+      return true;
+    case 'out-merkle-tree':
+      once(t.treeFd, name);
+      t.treeFd = openForWriting(v);
+      return true;
+    case 'out-descriptor':
+      once(t.descFd, name);
+      t.descFd = openForWriting(v);
+      return true;
+    default:
+      return false;
+  }
+}
+
 function parseCommandLine(args: string[]): DigestCommandLine {
   const { options, operands } = getoptLong('digest', args, LONGOPTS);
-  const cl: DigestCommandLine = {
-    algId: undefined,
-    blockSize: undefined,
-    salt: undefined,
-    compact: false,
-    forBuiltinSig: false,
-    treeFd: undefined,
-    descFd: undefined,
-    files: operands,
-  };
+  const cl: DigestCommandLine = { ...newTreeOptions(), compact: false, forBuiltinSig: false, files: operands };
   try {
     for (const { name, value } of options) {
-      const v = value ?? '';
-      switch (name) {
-        case 'hash-alg': {
-          once(cl.algId, name);
-          const n = parseUnsignedLong(v);
-          if (n > 0 && n < INT32_MAX) cl.algId = n;
-          else {
-            const alg = hashAlgorithmByName(v);
-            if (!alg) {
-              throw new UsageError(
-                `ERROR: unknown hash algorithm: '${v}'\nAvailable hash algorithms: ${HASH_ALGORITHMS.map((a) => a.name).join(' ')}`,
-              );
-            }
-            cl.algId = alg.id;
-          }
-          break;
-        }
-        case 'block-size': {
-          once(cl.blockSize, name);
-          const n = parseUnsignedLong(v);
-          if (!(n > 0 && n < INT32_MAX) || (n & (n - 1)) !== 0) {
-            throw new UsageError(`ERROR: Invalid block size: ${v}.  Must be power of 2`);
-          }
-          cl.blockSize = n;
-          break;
-        }
-        case 'salt':
-          once(cl.salt, name);
-          if (v.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(v)) throw new UsageError('ERROR: salt is not a valid hex string');
-          cl.salt = Uint8Array.from(v.match(/../g) ?? [], (h) => parseInt(h, 16));
-          break;
-        case 'compact':
-          cl.compact = true;
-          break;
-        case 'for-builtin-sig':
-          cl.forBuiltinSig = true;
-          break;
-        case 'out-merkle-tree':
-          once(cl.treeFd, name);
-          cl.treeFd = openForWriting(v);
-          break;
-        case 'out-descriptor':
-          once(cl.descFd, name);
-          cl.descFd = openForWriting(v);
-          break;
-      }
+      if (parseTreeOption(cl, name, value)) continue;
+      if (name === 'compact') cl.compact = true;
+      else if (name === 'for-builtin-sig') cl.forBuiltinSig = true;
     }
     if (cl.files.length === 0) throw new UsageError('');
     return cl;
   } catch (e) {
-    closeOutputs(cl);
+    closeTreeOutputs(cl);
     throw e;
   }
 }
 
-function closeOutputs(cl: DigestCommandLine): void {
-  if (cl.treeFd !== undefined) closeSync(cl.treeFd);
-  if (cl.descFd !== undefined) closeSync(cl.descFd);
-  cl.treeFd = cl.descFd = undefined;
-}
-
-/** `fsverity digest --for-builtin-sig` output: "FSVerity", le16 algorithm, le16 size, digest. */
-function builtinSigBlob(alg: HashAlgorithm, digest: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + digest.length);
-  out.set(new TextEncoder().encode('FSVerity'));
-  const dv = new DataView(out.buffer);
-  dv.setUint16(8, alg.id, true);
-  dv.setUint16(10, digest.length, true);
-  out.set(digest, 12);
-  return out;
+/** Close the --out-merkle-tree and --out-descriptor files, once. */
+export function closeTreeOutputs(t: TreeOptions): void {
+  if (t.treeFd !== undefined) closeSync(t.treeFd);
+  if (t.descFd !== undefined) closeSync(t.descFd);
+  t.treeFd = t.descFd = undefined;
 }
 
 function writeFully(fd: number, bytes: Uint8Array, position: number): void {
   for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off, position + off);
+}
+
+/**
+ * Digest one file with the tree options, writing its tree and (at
+ * `descOffset`) its descriptor to the files asked for, with a progress bar
+ * on a terminal. Rejects as fsverityDigestFile does; reportDigestFailure
+ * prints that as fsverity-utils would.
+ */
+export async function digestWithTreeOptions(
+  file: string,
+  t: TreeOptions,
+  io: CliIo,
+  descOffset = 0,
+): Promise<{ alg: HashAlgorithm; result: FsverityDigestResult }> {
+  const alg = hashAlgorithmById(t.algId ?? 1);
+  if (!alg) throw new UnknownAlgorithm(t.algId!);
+  let progress: Progress | undefined;
+  let progressChecked = false;
+  const treeFd = t.treeFd;
+  try {
+    const result = await fsverityDigestFile(file, {
+      hashAlgorithm: alg.name,
+      blockSize: t.blockSize ?? 4096,
+      salt: t.salt,
+      treeSink: treeFd === undefined ? undefined : (offset, block) => writeFully(treeFd, block, offset),
+      onProgress: (done, total) => {
+        if (!progressChecked) progress = createProgress(io, file, total);
+        progressChecked = true;
+        progress?.update(done, total);
+      },
+    });
+    if (t.descFd !== undefined) writeFully(t.descFd, result.descriptor, descOffset);
+    return { alg, result };
+  } finally {
+    progress?.done();
+  }
+}
+
+class UnknownAlgorithm extends Error {
+  constructor(readonly algId: number) {
+    super(`unknown hash algorithm: ${algId}`);
+  }
+}
+
+/** Print a failure of digestWithTreeOptions as `fsverity digest` does and give the exit status; rethrows what is not ours. */
+export function reportDigestFailure(e: unknown, io: CliIo): number {
+  if (e instanceof UnknownAlgorithm) {
+    io.stderr.write(`ERROR: ${e.message}\nERROR: failed to compute digest\n`);
+    return EXIT_FAILURE;
+  }
+  if (!isErrno(e)) throw e;
+  const failedToCompute = e.code === 'EINVAL' ? '\nERROR: failed to compute digest' : '';
+  io.stderr.write(`ERROR: ${errorMessage(e)}${failedToCompute}\n`);
+  return EXIT_FAILURE;
 }
 
 async function run(args: string[], io: CliIo): Promise<number> {
@@ -158,49 +212,20 @@ async function run(args: string[], io: CliIo): Promise<number> {
     // while descriptors are appended one after another. Same bytes here.
     let descBase = 0;
     for (const file of cl.files) {
-      const alg = hashAlgorithmById(cl.algId ?? 1);
-      if (!alg) {
-        io.stderr.write(`ERROR: unknown hash algorithm: ${cl.algId}\nERROR: failed to compute digest\n`);
-        return EXIT_FAILURE;
-      }
-      let progress: Progress | undefined;
-      let progressChecked = false;
-      const treeFd = cl.treeFd;
       try {
-        const r = await fsverityDigestFile(file, {
-          hashAlgorithm: alg.name,
-          blockSize: cl.blockSize ?? 4096,
-          salt: cl.salt,
-          treeSink:
-            treeFd === undefined
-              ? undefined
-              : (offset, block) => writeFully(treeFd, block, offset),
-          onProgress: (done, total) => {
-            if (!progressChecked) progress = createProgress(io, file, total);
-            progressChecked = true;
-            progress?.update(done, total);
-          },
-        });
-        if (cl.descFd !== undefined) {
-          writeFully(cl.descFd, r.descriptor, descBase);
-          descBase += r.descriptor.length;
-        }
-        const hex = cl.forBuiltinSig ? toHex(builtinSigBlob(alg, r.digest)) : toHex(r.digest);
-        progress?.done();
+        const { alg, result: r } = await digestWithTreeOptions(file, cl, io, descBase);
+        descBase += r.descriptor.length;
+        const hex = cl.forBuiltinSig ? toHex(formatSignedDigest(r)) : toHex(r.digest);
         if (cl.compact) io.stdout.write(`${hex}\n`);
         else if (cl.forBuiltinSig) io.stdout.write(`${hex} ${file}\n`);
         else io.stdout.write(`${alg.name}:${hex} ${file}\n`);
       } catch (e) {
-        progress?.done();
-        if (!isErrno(e)) throw e;
-        const failedToCompute = e.code === 'EINVAL' ? '\nERROR: failed to compute digest' : '';
-        io.stderr.write(`ERROR: ${errorMessage(e)}${failedToCompute}\n`);
-        return EXIT_FAILURE;
+        return reportDigestFailure(e, io);
       }
     }
     return 0;
   } finally {
-    closeOutputs(cl);
+    closeTreeOutputs(cl);
   }
 }
 

@@ -22,6 +22,7 @@ import {
   writeSync,
   type Stats,
 } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { FileDevice, IomapVerityError, Volume, isErrno, type File } from '../../index.js';
 import { EXIT_FAILURE, UsageError, type CliIo, type Command } from '../command.js';
@@ -125,6 +126,15 @@ async function withVolume<T>(path: string, mode: 'read' | 'write', body: (v: Vol
     }
   } finally {
     await dev.close();
+  }
+}
+
+async function readSignatureFile(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'ENOENT' : 'EIO';
+    throw new IomapVerityError(code, `can't read signature file '${path}': ${(e as Error).message}`);
   }
 }
 
@@ -411,23 +421,26 @@ export const rmCommand = command('rm', 'remove a file from an image', 'rm IMG NA
 export const enableCommand = command(
   'enable',
   'seal a file of an image with fs-verity',
-  'enable IMG NAME [--hash-alg=sha256|sha512] [--block-size=4096] [--salt=HEX]',
+  'enable IMG NAME [--hash-alg=sha256|sha512] [--block-size=4096] [--salt=HEX] [--signature=SIGFILE]',
   async (args, io) => {
     const { opts, operands } = parse(
       'enable',
       args,
-      [{ name: 'hash-alg', hasArg: true }, { name: 'block-size', hasArg: true }, { name: 'salt', hasArg: true }],
+      [{ name: 'hash-alg', hasArg: true }, { name: 'block-size', hasArg: true }, { name: 'salt', hasArg: true }, { name: 'signature', hasArg: true }],
       [2, 2],
     );
     const alg = opts.get('hash-alg') ?? 'sha256';
     if (alg !== 'sha256' && alg !== 'sha512') throw new UsageError(`ERROR: unknown hash algorithm '${alg}': use sha256 or sha512`);
     const blockSize = opts.has('block-size') ? parseSize(opts.get('block-size')!, 'block size') : 4096;
     const salt = opts.has('salt') ? hexSalt(opts.get('salt')!) : new Uint8Array(0);
+    const sigPath = opts.get('signature');
     return guarded(io, () =>
       withVolume(operands[0]!, 'write', async (vol) => {
+        // As `fsverity enable --signature`: the file `fsverity sign` wrote, stored after the descriptor.
+        const signature = sigPath === undefined ? undefined : await readSignatureFile(sigPath);
         const f = await vol.open(operands[1]!);
         const bar = createProgress(io, `sealing ${operands[1]!}`, f.size);
-        await f.enableVerity({ hashAlgorithm: alg, blockSize, salt, onProgress: (done, total) => bar?.update(done, total) });
+        await f.enableVerity({ hashAlgorithm: alg, blockSize, salt, signature, onProgress: (done, total) => bar?.update(done, total) });
         bar?.done();
       }),
     );

@@ -17,5 +17,9 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   enable: async () => (await import('./image.js')).enableCommand,
   measure: async () => (await import('./image.js')).measureCommand,
   dump: async () => (await import('./image.js')).dumpCommand,
+  sign: async () => (await import('./sign.js')).signCommand,
+  verify: async () => (await import('./verify.js')).verifyCommand,
+  cat: async () => (await import('./verify.js')).catCommand,
   mount: async () => (await import('./mount.js')).mountCommand,
+  veritysetup: async () => (await import('./veritysetup.js')).veritysetupCommand,
 };
