@@ -31,6 +31,7 @@
 import type * as NodeNet from 'node:net';
 import type * as NodeFs from 'node:fs';
 import { fail } from '../errors.js';
+import { nodeNet } from '#platform';
 
 /** A held lock on one image; `release` gives it back (idempotent). */
 export interface ImageLock {
@@ -99,7 +100,7 @@ function abstractSocketsWork(fs: typeof NodeFs): boolean {
  */
 export async function lockImage(fs: typeof NodeFs, st: { dev: number; ino: number }, path: string, mode: 'write' | 'read'): Promise<ImageLock> {
   if (!abstractSocketsWork(fs)) return { kind: 'none', release: async () => undefined };
-  const net = (await import('node:net')) as typeof NodeNet;
+  const net = (await nodeNet()) as typeof NodeNet;
   const base = `iomap-verity/${st.dev}/${st.ino}/`;
   const servers: NodeNet.Server[] = [];
   const release = async () => {
