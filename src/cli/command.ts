@@ -3,6 +3,7 @@
  * share. A subcommand is one file in commands/ plus one entry in the table
  * of commands/index.ts.
  */
+import { IomapVerityError } from '../index.js';
 
 /** Where a command writes; tests pass their own. */
 export interface CliIo {
@@ -71,4 +72,17 @@ export function errorMessage(e: Error): string {
   const tail = cause instanceof Error ? `: ${cause.message}` : undefined;
   if (tail === undefined || !e.message.endsWith(tail) || !cause?.code || !STRERROR[cause.code]) return e.message;
   return `${e.message.slice(0, -tail.length)}: ${STRERROR[cause.code]}`;
+}
+
+/**
+ * The exit of a command whose work failed with an engine error: the
+ * message and its errno code on stderr, status 1. Anything else (a bug, a
+ * usage error) is rethrown for main() to report.
+ */
+export function engineFailure(e: unknown, io: CliIo): number {
+  if (e instanceof IomapVerityError) {
+    io.stderr.write(`ERROR: ${e.message} (${e.code})\n`);
+    return EXIT_FAILURE;
+  }
+  throw e;
 }

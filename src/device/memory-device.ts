@@ -38,58 +38,51 @@ export class MemoryDevice extends BlockDevice {
     return this.chunks.size * CHUNK;
   }
 
-  protected async _read(offset: number, dst: Uint8Array): Promise<void> {
-    let done = 0;
-    while (done < dst.byteLength) {
+  /** Call `fn` for each piece of [offset, offset + length) inside one chunk: its chunk index, offset in it, offset in the range, length. */
+  private pieces(offset: number, length: number, fn: (idx: number, at: number, done: number, n: number) => void): void {
+    for (let done = 0; done < length; ) {
       const pos = offset + done;
       const idx = Math.floor(pos / CHUNK);
       const at = pos - idx * CHUNK;
-      const n = Math.min(CHUNK - at, dst.byteLength - done);
-      const chunk = this.chunks.get(idx);
-      if (chunk === undefined) dst.fill(0, done, done + n);
-      else dst.set(chunk.subarray(at, at + n), done);
+      const n = Math.min(CHUNK - at, length - done);
+      fn(idx, at, done, n);
       done += n;
     }
   }
 
+  protected async _read(offset: number, dst: Uint8Array): Promise<void> {
+    this.pieces(offset, dst.byteLength, (idx, at, done, n) => {
+      const chunk = this.chunks.get(idx);
+      if (chunk === undefined) dst.fill(0, done, done + n);
+      else dst.set(chunk.subarray(at, at + n), done);
+    });
+  }
+
   protected async _write(offset: number, src: Uint8Array): Promise<void> {
-    let done = 0;
-    while (done < src.byteLength) {
-      const pos = offset + done;
-      const idx = Math.floor(pos / CHUNK);
-      const at = pos - idx * CHUNK;
-      const n = Math.min(CHUNK - at, src.byteLength - done);
+    this.pieces(offset, src.byteLength, (idx, at, done, n) => {
       let chunk = this.chunks.get(idx);
       if (chunk === undefined) {
         chunk = new Uint8Array(CHUNK);
         this.chunks.set(idx, chunk);
       }
       chunk.set(src.subarray(done, done + n), at);
-      done += n;
-    }
+    });
   }
 
   protected async _flush(): Promise<void> {}
 
   protected async _discard(offset: number, length: number): Promise<void> {
-    let done = 0;
-    while (done < length) {
-      const pos = offset + done;
-      const idx = Math.floor(pos / CHUNK);
-      const at = pos - idx * CHUNK;
-      const n = Math.min(CHUNK - at, length - done);
+    this.pieces(offset, length, (idx, at, _done, n) => {
       const chunk = this.chunks.get(idx);
-      if (chunk !== undefined) {
-        if (n === CHUNK) this.chunks.delete(idx);
-        else {
-          chunk.fill(0, at, at + n);
-          // A chunk zeroed piece by piece is freed once nothing is left in it,
-          // so discarding a file block by block gives the memory back.
-          if (isAllZero(chunk)) this.chunks.delete(idx);
-        }
+      if (chunk === undefined) return;
+      if (n === CHUNK) this.chunks.delete(idx);
+      else {
+        chunk.fill(0, at, at + n);
+        // A chunk zeroed piece by piece is freed once nothing is left in it,
+        // so discarding a file block by block gives the memory back.
+        if (isAllZero(chunk)) this.chunks.delete(idx);
       }
-      done += n;
-    }
+    });
   }
 
   protected async _close(): Promise<void> {

@@ -58,7 +58,11 @@ export async function fsverityDigest(input: DigestInput, opts?: FsverityDigestOp
   let tree: MerkleTreeResult;
   try {
     const choice = await choosePool(params, isUint8Array(input) ? input.length : undefined, opts?.parallel);
-    if (choice) await feedBlocksPooled(builder, chunksOf(input), choice.pool);
+    // Jobs carry (transfer) their bytes, so a pool whose workers cannot start
+    // (a Content-Security-Policy refusing blob: workers, a sandbox without
+    // Worker) must be known before the first job, while the input is still
+    // whole: such a pool is passed over and this thread hashes instead.
+    if (choice && (await choice.pool.ready().then(() => true, () => false))) await feedBlocksPooled(builder, chunksOf(input), choice.pool);
     else await feedBlocks(builder, chunksOf(input), (run) => builder.addBlocks(run));
     tree = await builder.finish();
   } finally {

@@ -185,6 +185,11 @@ export class LeafHashPool {
     return this.done;
   }
 
+  /** True when the pool broke before all its workers had booted: workers cannot start here (a CSP, a sandbox). */
+  get neverStarted(): boolean {
+    return this.broken !== undefined && this.booted < this.threads;
+  }
+
   /** True once a worker died; such a pool refuses work and is replaced by `leafHashPool()`. */
   get usable(): boolean {
     return !this.broken && !this.closed;
@@ -435,6 +440,9 @@ export function startedLeafHashPool(): LeafHashPool | undefined {
  */
 export async function leafHashPool(): Promise<LeafHashPool | undefined> {
   const current = shared ? await shared : undefined;
+  // Workers that could not even start here will not start next time either
+  // (a Content-Security-Policy, a sandbox): stay on one thread.
+  if (current?.neverStarted) return undefined;
   if (current && !current.usable) shared = undefined;
   shared ??= (async () => {
     const threads = await poolThreads();

@@ -23,7 +23,7 @@ const USAGE = `Usage:
     iomap-verity digest FILE...
                [--hash-alg=HASH_ALG] [--block-size=BLOCK_SIZE] [--salt=SALT]
                [--out-merkle-tree=FILE] [--out-descriptor=FILE]
-               [--compact] [--for-builtin-sig]
+               [--compact] [--for-builtin-sig] [--json]
 `;
 
 /** The options that choose a tree and where it goes, shared with `sign` (as fsverity-utils shares them between its commands). */
@@ -35,7 +35,12 @@ export const TREE_LONGOPTS = [
   { name: 'out-descriptor', hasArg: true },
 ] as const;
 
-const LONGOPTS = [...TREE_LONGOPTS, { name: 'compact', hasArg: false }, { name: 'for-builtin-sig', hasArg: false }] as const;
+const LONGOPTS = [
+  ...TREE_LONGOPTS,
+  { name: 'compact', hasArg: false },
+  { name: 'for-builtin-sig', hasArg: false },
+  { name: 'json', hasArg: false },
+] as const;
 
 const INT32_MAX = 2 ** 31 - 1;
 
@@ -51,6 +56,8 @@ export interface TreeOptions {
 
 interface DigestCommandLine extends TreeOptions {
   compact: boolean;
+  /** One JSON object per file and line instead of fsverity's text (README: "JSON output"). */
+  json: boolean;
   forBuiltinSig: boolean;
   files: string[];
 }
@@ -124,12 +131,13 @@ export function parseTreeOption(t: TreeOptions, name: string, value: string | un
 
 function parseCommandLine(args: string[]): DigestCommandLine {
   const { options, operands } = getoptLong('digest', args, LONGOPTS);
-  const cl: DigestCommandLine = { ...newTreeOptions(), compact: false, forBuiltinSig: false, files: operands };
+  const cl: DigestCommandLine = { ...newTreeOptions(), compact: false, forBuiltinSig: false, json: false, files: operands };
   try {
     for (const { name, value } of options) {
       if (parseTreeOption(cl, name, value)) continue;
       if (name === 'compact') cl.compact = true;
       else if (name === 'for-builtin-sig') cl.forBuiltinSig = true;
+      else if (name === 'json') cl.json = true;
     }
     if (cl.files.length === 0) throw new UsageError('');
     return cl;
@@ -204,6 +212,23 @@ export function reportDigestFailure(e: unknown, io: CliIo): number {
   return EXIT_FAILURE;
 }
 
+/** The `--json` line of one file: what `fsverity digest` prints, and the parameters behind it. */
+function digestJson(file: string, r: { digest: Uint8Array; rootHash: Uint8Array; descriptor: Uint8Array }, algorithm: string) {
+  // The descriptor holds the parameters as used: log2 block size at byte 2,
+  // salt size at 3, the data size (le64) at 8 and the salt at 80.
+  const d = r.descriptor;
+  const view = new DataView(d.buffer, d.byteOffset, d.byteLength);
+  return {
+    file,
+    digest: `${algorithm}:${toHex(r.digest)}`,
+    algorithm,
+    blockSize: 2 ** d[2]!,
+    salt: toHex(d.subarray(80, 80 + d[3]!)),
+    size: Number(view.getBigUint64(8, true)),
+    rootHash: toHex(r.rootHash),
+  };
+}
+
 async function run(args: string[], io: CliIo): Promise<number> {
   const cl = parseCommandLine(args);
   try {
@@ -216,7 +241,8 @@ async function run(args: string[], io: CliIo): Promise<number> {
         const { alg, result: r } = await digestWithTreeOptions(file, cl, io, descBase);
         descBase += r.descriptor.length;
         const hex = cl.forBuiltinSig ? toHex(formatSignedDigest(r)) : toHex(r.digest);
-        if (cl.compact) io.stdout.write(`${hex}\n`);
+        if (cl.json) io.stdout.write(`${JSON.stringify(digestJson(file, r, alg.name))}\n`);
+        else if (cl.compact) io.stdout.write(`${hex}\n`);
         else if (cl.forBuiltinSig) io.stdout.write(`${hex} ${file}\n`);
         else io.stdout.write(`${alg.name}:${hex} ${file}\n`);
       } catch (e) {

@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { FileDevice, IomapVerityError, Volume, mountVolume } from '../../index.js';
-import { EXIT_FAILURE, UsageError, type Command } from '../command.js';
+import { engineFailure, UsageError, type Command } from '../command.js';
 import { getoptLong } from '../getopt.js';
 import { parseSize } from './image.js';
 
@@ -60,11 +60,7 @@ export const mountCommand: Command = {
       setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref();
       return 0;
     } catch (e) {
-      if (e instanceof IomapVerityError) {
-        io.stderr.write(`ERROR: ${e.message} (${e.code})\n`);
-        return EXIT_FAILURE;
-      }
-      throw e;
+      return engineFailure(e, io);
     } finally {
       if (vol) await vol.close().catch(() => undefined);
       if (dev) await dev.close().catch(() => undefined);

@@ -6,7 +6,7 @@
  * Memory stays bounded: data goes through one reused buffer.
  */
 import { fsverityDigestFile, IomapVerityError, openVerified, parseFsverityDigest, type VerifiedFile } from '../../index.js';
-import { EXIT_FAILURE, UsageError, type CliIo, type Command } from '../command.js';
+import { engineFailure, EXIT_FAILURE, UsageError, type CliIo, type Command } from '../command.js';
 import { getoptLong, parseUnsignedLong } from '../getopt.js';
 
 const VERIFY_USAGE = `Usage:
@@ -200,11 +200,7 @@ export const catCommand: Command = {
       }
       return 0;
     } catch (e) {
-      if (e instanceof IomapVerityError) {
-        io.stderr.write(`ERROR: ${e.message} (${e.code})\n`);
-        return EXIT_FAILURE;
-      }
-      throw e;
+      return engineFailure(e, io);
     }
   },
 };
