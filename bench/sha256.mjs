@@ -1,7 +1,8 @@
-// B3: SHA-256 of 4 KiB blocks on one thread, fs-verity style (one digest per
-// block): our WASM one-buffer and 4-lane kernels against hash-wasm and
-// node:crypto, measured in the same run. Every contender's digests are
-// checked against node:crypto's before it is timed.
+// B3: SHA-256 and SHA-512 of 4 KiB blocks on one thread, fs-verity style
+// (one digest per block): our WASM one-buffer and SIMD kernels (SHA-256
+// 4-lane, SHA-512 2-lane) against hash-wasm and node:crypto, measured in the
+// same run, each algorithm against its own peers. Every contender's digests
+// are checked against node:crypto's before it is timed.
 //
 //   npx tsc -p tsconfig.build.json && node bench/sha256.mjs [--json=FILE] [--seconds=N]
 //
@@ -9,9 +10,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createSHA256 } from 'hash-wasm';
+import { createSHA256, createSHA512 } from 'hash-wasm';
 import { instantiateWasm } from '../dist/src/wasm/index.js';
 import { Sha256BlockHasher } from '../dist/src/wasm/sha256.js';
+import { Sha512BlockHasher } from '../dist/src/wasm/sha512.js';
 
 const BS = 4096;
 const COUNT = 1024; // 4 MiB per pass: fits in L2/L3 less than in RAM, like a folio batch
@@ -31,85 +33,95 @@ function timeSlice(ms, fn) {
   return (reps * COUNT * BS) / ((t - t0) / 1000);
 }
 
-/** Runs B3 and returns rows of { name, bytesPerSecond, vsHashWasm, vsNode }. */
+/**
+ * Runs B3 and returns rows of { alg, name, bytesPerSecond, vsHashWasm, vsNode }:
+ * SHA-256's contenders, then SHA-512's, each ratio to the same algorithm's
+ * node:crypto and hash-wasm rows.
+ */
 export async function runSha256Bench({ seconds = 2 } = {}) {
   // `seconds` is per contender, spread over its slices.
   const wasm = await instantiateWasm();
   const data = new Uint8Array(randomBytes(BS * COUNT));
-  const want = Buffer.alloc(32 * COUNT);
-  for (let i = 0; i < COUNT; i++) createHash('sha256').update(data.subarray(i * BS, (i + 1) * BS)).digest().copy(want, i * 32);
-  const check = (name, got) => {
-    if (!Buffer.from(got).equals(want)) throw new Error(`${name}: digests differ from node:crypto`);
-  };
-
   const src = wasm.alloc(BS * COUNT);
-  const dst = wasm.alloc(32 * COUNT);
   wasm.u8().set(data, src);
-  const h1 = Sha256BlockHasher.create(wasm, new Uint8Array(0), BS, { lanes: 1 });
-  const h4 = Sha256BlockHasher.create(wasm, new Uint8Array(0), BS, { lanes: 4 });
-  const hw = await createSHA256();
-  const out = new Uint8Array(32 * COUNT);
-
-  const contenders = [
-    ['node:crypto createHash per block', () => {
-      for (let i = 0; i < COUNT; i++) createHash('sha256').update(data.subarray(i * BS, (i + 1) * BS)).digest().copy(out, i * 32);
-      return out;
-    }],
-    ['hash-wasm createSHA256 per block', () => {
-      for (let i = 0; i < COUNT; i++) {
-        hw.init();
-        hw.update(data.subarray(i * BS, (i + 1) * BS));
-        out.set(hw.digest('binary'), i * 32);
-      }
-      return out;
-    }],
-    ['iomap-verity one-buffer (hashBlocksAt, lanes 1)', () => {
-      h1.hashBlocksAt(src, COUNT, dst);
-      return wasm.bytes(dst, 32 * COUNT);
-    }],
-    ['iomap-verity 4-lane (hashBlocksAt)', () => {
-      h4.hashBlocksAt(src, COUNT, dst);
-      return wasm.bytes(dst, 32 * COUNT);
-    }],
-    ['iomap-verity 4-lane, zero-aware (no zero blocks)', () => {
-      h4.hashBlocksAtSkipZero(src, COUNT, dst);
-      return wasm.bytes(dst, 32 * COUNT);
-    }],
-    ['iomap-verity 4-lane from JS (hashBlocks, copies in)', () => {
-      h4.hashBlocks(data, out);
-      return out;
-    }],
+  const groups = [
+    { alg: 'sha256', ds: 32, hashWasm: await createSHA256(), simd: '4-lane',
+      one: Sha256BlockHasher.create(wasm, new Uint8Array(0), BS, { lanes: 1 }),
+      many: Sha256BlockHasher.create(wasm, new Uint8Array(0), BS, { lanes: 4 }) },
+    { alg: 'sha512', ds: 64, hashWasm: await createSHA512(), simd: '2-lane',
+      one: Sha512BlockHasher.create(wasm, new Uint8Array(0), BS, { lanes: 1 }),
+      many: Sha512BlockHasher.create(wasm, new Uint8Array(0), BS, { lanes: 2 }) },
   ];
+  const dst = wasm.alloc(64 * COUNT);
+  const contenders = [];
+  for (const { alg, ds, hashWasm: hw, simd, one, many } of groups) {
+    const want = Buffer.alloc(ds * COUNT);
+    for (let i = 0; i < COUNT; i++) createHash(alg).update(data.subarray(i * BS, (i + 1) * BS)).digest().copy(want, i * ds);
+    const out = new Uint8Array(ds * COUNT);
+    const upper = alg.toUpperCase();
+    contenders.push(
+      [alg, want, 'node:crypto createHash per block', () => {
+        for (let i = 0; i < COUNT; i++) createHash(alg).update(data.subarray(i * BS, (i + 1) * BS)).digest().copy(out, i * ds);
+        return out;
+      }],
+      [alg, want, `hash-wasm create${upper} per block`, () => {
+        for (let i = 0; i < COUNT; i++) {
+          hw.init();
+          hw.update(data.subarray(i * BS, (i + 1) * BS));
+          out.set(hw.digest('binary'), i * ds);
+        }
+        return out;
+      }],
+      [alg, want, 'iomap-verity one-buffer (hashBlocksAt, lanes 1)', () => {
+        one.hashBlocksAt(src, COUNT, dst);
+        return wasm.bytes(dst, ds * COUNT);
+      }],
+      [alg, want, `iomap-verity ${simd} (hashBlocksAt)`, () => {
+        many.hashBlocksAt(src, COUNT, dst);
+        return wasm.bytes(dst, ds * COUNT);
+      }],
+      [alg, want, `iomap-verity ${simd}, zero-aware (no zero blocks)`, () => {
+        many.hashBlocksAtSkipZero(src, COUNT, dst);
+        return wasm.bytes(dst, ds * COUNT);
+      }],
+      [alg, want, `iomap-verity ${simd} from JS (hashBlocks, copies in)`, () => {
+        many.hashBlocks(data, out);
+        return out;
+      }],
+    );
+  }
   const rows = [];
-  for (const [name, fn] of contenders) {
-    check(name, fn()); // also the warm-up: compiles and tiers up
-    rows.push({ name, bytesPerSecond: 0 });
+  for (const [alg, want, name, fn] of contenders) {
+    // also the warm-up: compiles and tiers up
+    if (!Buffer.from(fn()).equals(want)) throw new Error(`${alg} ${name}: digests differ from node:crypto`);
+    rows.push({ alg, name, bytesPerSecond: 0 });
   }
   const slices = 8;
   for (let s = 0; s < slices; s++) {
-    contenders.forEach(([, fn], i) => {
+    contenders.forEach(([, , , fn], i) => {
       rows[i].bytesPerSecond = Math.max(rows[i].bytesPerSecond, timeSlice((seconds * 1000) / slices, fn));
     });
   }
-  const node = rows[0].bytesPerSecond;
-  const hashWasm = rows[1].bytesPerSecond;
   for (const r of rows) {
-    r.vsHashWasm = r.bytesPerSecond / hashWasm;
-    r.vsNode = r.bytesPerSecond / node;
+    const peers = rows.filter((p) => p.alg === r.alg);
+    r.vsNode = r.bytesPerSecond / peers[0].bytesPerSecond;
+    r.vsHashWasm = r.bytesPerSecond / peers[1].bytesPerSecond;
   }
-  h1.dispose();
-  h4.dispose();
+  for (const g of groups) {
+    g.one.dispose();
+    g.many.dispose();
+  }
   return rows;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const arg = (k) => process.argv.find((a) => a.startsWith(`--${k}=`))?.slice(k.length + 3);
   const rows = await runSha256Bench({ seconds: Number(arg('seconds') ?? 2) });
-  console.log(`B3 SHA-256 of ${BS}-byte blocks, one thread, node ${process.version}`);
-  console.log('contender'.padEnd(52) + 'MB/s'.padStart(8) + 'x hash-wasm'.padStart(13) + 'x node'.padStart(9));
+  console.log(`B3 SHA-256 and SHA-512 of ${BS}-byte blocks, one thread, node ${process.version}`);
+  console.log('contender'.padEnd(60) + 'MB/s'.padStart(8) + 'x hash-wasm'.padStart(13) + 'x node'.padStart(9));
   for (const r of rows) {
     console.log(
-      r.name.padEnd(52) +
+      `${r.alg} ${r.name}`.padEnd(60) +
         (r.bytesPerSecond / 1e6).toFixed(0).padStart(8) +
         r.vsHashWasm.toFixed(2).padStart(13) +
         r.vsNode.toFixed(2).padStart(9),

@@ -23,6 +23,8 @@ export type ErrnoCode =
   | 'EBADF'
   | 'EOPNOTSUPP'
   | 'EROFS'
+  /** An operation stopped by its AbortSignal; nothing it would have written is left half-done. */
+  | 'ECANCELED'
   /** A signature or key that does not verify, is not trusted, or does not fit (the kernel's code for a bad fs-verity signature). */
   | 'EKEYREJECTED'
   /** A malformed message: a signature, key or certificate that cannot be parsed. */
@@ -45,6 +47,17 @@ export class IomapVerityError extends Error {
 /** Shorthand used across the code base: `throw fail('EINVAL', '...')`. */
 export function fail(code: ErrnoCode, message: string, cause?: unknown): IomapVerityError {
   return new IomapVerityError(code, message, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * ECANCELED when `signal` was aborted, naming `what` was stopped and why
+ * (the abort reason's message; the reason itself is the cause).
+ */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (!signal?.aborted) return;
+  const reason: unknown = signal.reason;
+  const why = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
+  throw fail('ECANCELED', `${what} was cancelled: ${why}`, reason);
 }
 
 /** True when `e` is an IomapVerityError, optionally with the given code. */

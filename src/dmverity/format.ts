@@ -22,7 +22,7 @@ import { openSource, type DmverityInput, type DmSource } from './io.js';
 import { computeDmverityLayout, validateDmverityParams, type DmverityLayout, type DmverityParams, type DmverityParamsOptions } from './params.js';
 import { encodeDmveritySuperblock } from './superblock.js';
 import { feedLeavesFromPool } from '../verity/pool-feed.js';
-import { leafHashPool, startedLeafHashPool, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool } from '../verity/pool.js';
+import { leafHashPool, poolTakes, startedLeafHashPool, type LeafHashPool } from '../verity/pool.js';
 
 /** Receives bytes of the hash device at their byte offset; the bytes are valid only during the call. */
 export type DmverityHashSink = (offset: number, bytes: Uint8Array) => void | Promise<void>;
@@ -230,7 +230,7 @@ export async function dmverityFormat(data: DmverityInput, opts?: DmverityFormatO
         if (pool) {
           const bs = params.dataBlockSize;
           const leaves = { addLeafDigests: (d: Uint8Array, n: number) => tree.addDigests(0, d, n), addZeroBlocks: (n: number) => tree.addZeroRun(0, n) };
-          await feedLeavesFromPool(pool, source.fd!, 0, params.dataBlocks, bs, params.salt, leaves, (done) => opts?.onProgress?.(done, params.dataBlocks * bs), params.format);
+          await feedLeavesFromPool(pool, source.fd!, 0, params.dataBlocks, bs, params.salt, leaves, (done) => opts?.onProgress?.(done, params.dataBlocks * bs), 'sha256', params.format);
         } else {
           await hashDataBlocks(
             source,
@@ -260,8 +260,9 @@ const POOL_START = 64 << 20;
 
 async function poolFor(params: DmverityParams, source: DmSource, opts: DmverityFormatOptions | undefined): Promise<LeafHashPool | undefined> {
   const bytes = params.dataBlocks * params.dataBlockSize;
+  // The pool's dm-verity kernel is SHA-256's; the block size rule is the pool's own.
   if (opts?.parallel === false || source.fd === undefined || params.hashAlgorithm !== 'sha256') return undefined;
-  if (params.dataBlockSize < POOL_MIN_BLOCK_SIZE || params.dataBlockSize > POOL_MAX_BLOCK_SIZE || bytes < POOL_MIN) return undefined;
+  if (!poolTakes(params.hashAlgorithm, params.dataBlockSize) || bytes < POOL_MIN) return undefined;
   let pool = startedLeafHashPool();
   if (!pool && bytes >= POOL_START) pool = await leafHashPool();
   // Jobs queue while the workers boot (and keep them referenced, so the

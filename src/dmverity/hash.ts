@@ -3,8 +3,11 @@
  * in format 0, the salt as it is (no padding to the hash's input block,
  * unlike fs-verity). SHA-256 runs on our WebAssembly kernel
  * (assembly/dmverity.ts), where blocks are read straight into its memory
- * and all-zero blocks are recognised instead of hashed; SHA-512 and SHA-1
- * on hash-wasm, which keeps the salted state and reloads it per block.
+ * and all-zero blocks are recognised instead of hashed; SHA-512 on the
+ * streaming SHA-512 of assembly/sha512.ts over the same staging memory
+ * (one block at a time: the unpadded salt leaves nothing to precompute in
+ * general); SHA-1 on hash-wasm, which keeps the salted state and reloads
+ * it per block.
  */
 import type { IHasher } from 'hash-wasm';
 import { loadWasm, type Wasm } from '../wasm/index.js';
@@ -45,9 +48,101 @@ export async function createDmBlockHasher(
   capacity = Math.max(1, Math.floor(STAGING_BYTES / blockSize)),
 ): Promise<DmBlockHasher> {
   if (alg === 'sha256') return WasmDmHasher.create(await loadWasm(), salt, format, blockSize, capacity);
+  if (alg === 'sha512') return WasmSha512DmHasher.create(await loadWasm(), salt, format, blockSize, capacity);
   const mod = await (hashWasm ??= import('hash-wasm'));
-  const h = alg === 'sha512' ? await mod.createSHA512() : await mod.createSHA1();
-  return new HashWasmDmHasher(h, alg === 'sha512' ? 64 : 20, salt, format, blockSize, capacity);
+  return new HashWasmDmHasher(await mod.createSHA1(), 20, salt, format, blockSize, capacity);
+}
+
+/**
+ * SHA-512 in dm-verity's framing on the WebAssembly streaming SHA-512.
+ * Format 0 hashes each staged block where it lies and then the salt;
+ * format 1 copies each block behind a copy of the salt (the salt's length
+ * need not be a whole number of SHA-512 input blocks, so the pair must be
+ * contiguous).
+ */
+class WasmSha512DmHasher implements DmBlockHasher {
+  readonly digestSize = 64;
+  zeroDigest: Uint8Array = new Uint8Array(64);
+  /** Staged blocks. */
+  private buf = 0;
+  /** Format 0: the salt; format 1: the salt followed by room for one block. */
+  private msg = 0;
+  /** The streaming state, then one digest. */
+  private st = 0;
+  private out = 0;
+
+  private constructor(
+    private readonly wasm: Wasm,
+    private readonly saltLen: number,
+    private readonly format: 0 | 1,
+    readonly blockSize: number,
+    readonly capacity: number,
+  ) {}
+
+  static create(wasm: Wasm, salt: Uint8Array, format: 0 | 1, blockSize: number, capacity: number): WasmSha512DmHasher {
+    const h = new WasmSha512DmHasher(wasm, salt.length, format, blockSize, capacity);
+    try {
+      h.buf = wasm.alloc(capacity * blockSize);
+      h.msg = wasm.alloc(salt.length + (format === 1 ? blockSize : 0) + 1);
+      const stateSize = wasm.x.sha512_state_size();
+      h.st = wasm.alloc(stateSize + 64);
+      h.out = h.st + stateSize;
+      wasm.bytes(h.msg, salt.length).set(salt);
+      h.zeroDigest = h.hashBlock(new Uint8Array(blockSize));
+    } catch (e) {
+      h.dispose();
+      throw e;
+    }
+    return h;
+  }
+
+  staging(blocks: number): Uint8Array {
+    return this.wasm.bytes(this.buf, blocks * this.blockSize);
+  }
+
+  /** The digest of the block at `src` (WASM memory) to `this.out`. */
+  private hashAt(src: number): void {
+    const x = this.wasm.x;
+    const bs = this.blockSize;
+    const sl = this.saltLen;
+    if (this.format === 1) {
+      this.wasm.u8().copyWithin(this.msg + sl, src, src + bs);
+      x.sha512(this.msg, sl + bs, this.out);
+      return;
+    }
+    // Block sizes are powers of two from 512 bytes: whole SHA-512 input blocks.
+    const saltChunks = Math.floor(sl / 128);
+    x.sha512_init(this.st);
+    x.sha512_update(this.st, src, bs / 128);
+    if (saltChunks > 0) x.sha512_update(this.st, this.msg, saltChunks);
+    x.sha512_final(this.st, this.msg + saltChunks * 128, sl - saltChunks * 128, bs + sl, 0, this.out);
+  }
+
+  hashStaged(count: number, out: Uint8Array): number {
+    const bs = this.blockSize;
+    let zeros = 0;
+    for (let i = 0; i < count; i++) {
+      if (isZero(this.wasm.bytes(this.buf + i * bs, bs))) {
+        out.set(this.zeroDigest, i * 64);
+        zeros++;
+      } else {
+        this.hashAt(this.buf + i * bs);
+        out.set(this.wasm.bytes(this.out, 64), i * 64);
+      }
+    }
+    return zeros;
+  }
+
+  hashBlock(block: Uint8Array): Uint8Array {
+    this.wasm.bytes(this.buf, this.blockSize).set(block.subarray(0, this.blockSize));
+    this.hashAt(this.buf);
+    return this.wasm.bytes(this.out, 64).slice();
+  }
+
+  dispose(): void {
+    for (const p of [this.st, this.msg, this.buf]) if (p !== 0) this.wasm.free(p);
+    this.st = this.msg = this.buf = 0;
+  }
 }
 
 class WasmDmHasher implements DmBlockHasher {

@@ -86,7 +86,8 @@ function verityOps(mp: Mount, inode: Inode): VerityOps {
  * The worker pool and the device's descriptor, when sealing should hash
  * written extents there: a device whose bytes workers can read (a
  * FileDevice, after the writeback and flush that start sealing), and what
- * the pool policy (`choosePool`) says for this many bytes of written data.
+ * the pool policy (`choosePool`, which also says whether the pool takes the
+ * algorithm and block size) says for this many bytes of written data.
  */
 async function sealPool(mp: Mount, inode: Inode, params: VerityParams): Promise<{ pool: LeafHashPool; fd: number; ready: () => boolean } | undefined> {
   const fd = mp.device.readFd;
@@ -197,7 +198,7 @@ function feedData(mp: Mount, inode: Inode, onProgress?: (bytesDone: number, tota
       next = Math.max(next, from);
       for (; next < steps.length && !jobs.full; next++) {
         const s = steps[next]!;
-        if (s.kind === 'device') jobs.start(next, direct.pool.hashFileBlocks(direct.fd, s.at, s.len / mb, mb, params.salt));
+        if (s.kind === 'device') jobs.start(next, direct.pool.hashFileBlocks(direct.fd, s.at, s.len / mb, mb, params.salt, params.algorithm.name));
       }
     };
     // One buffer for every engine read (the builder copies what it keeps),

@@ -8,7 +8,7 @@
  * are loaded by dynamic import when asked for, so a browser bundle of this
  * folder never needs a `node:` module.
  */
-import { fail, isUint8Array, MAX_OFFSET } from '../errors.js';
+import { fail, isUint8Array, MAX_OFFSET, throwIfAborted as cancelled } from '../errors.js';
 import type { HttpSourceOptions } from './http.js';
 
 /** Bytes that can be read at any offset. */
@@ -44,9 +44,9 @@ export type Src = string | URL | Uint8Array | Blob | ReaderLike | ByteSource;
 /** Options of `openSource`: those of HTTP sources (ignored by the others). */
 export type SourceOptions = HttpSourceOptions;
 
-/** Reject an abort at once with the signal's reason. */
+/** ECANCELED at once when `signal` was aborted (its reason is the cause). */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw signal.reason ?? fail('EIO', 'the read was aborted');
+  cancelled(signal, 'the read');
 }
 
 /** Check a read's arguments: EINVAL for offsets and lengths that are not safe integers. */

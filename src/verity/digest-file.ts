@@ -7,9 +7,9 @@
  * The file is read in large chunks (4 MiB) and all-zero blocks are found
  * by a scan, not hashed: they go into the tree as holes, which the builder
  * collapses to precomputed digests. A sparse file therefore costs a read of
- * its zeros but almost no hashing. For SHA-256 the chunks are read straight
- * into WebAssembly memory and scanned and hashed there; SHA-512 and huge
- * blocks go through a JS buffer. Memory: the I/O buffer plus one block per
+ * its zeros but almost no hashing. The chunks are read straight into
+ * WebAssembly memory and scanned and hashed there; huge blocks go through
+ * a JS buffer. Memory: the I/O buffer plus one block per
  * tree level; the tree, if asked for, streams to `treeSink`.
  *
  * Files of `PARALLEL_THRESHOLD` bytes or more have their whole blocks read
@@ -24,18 +24,19 @@
  * 16 GiB sparse file holding 64 MiB of data in 1.76 s (3.12 s).
  */
 import type { FileHandle } from 'node:fs/promises';
-import { fail, IomapVerityError, type ErrnoCode } from '../errors.js';
+import { fail, IomapVerityError, throwIfAborted, type ErrnoCode } from '../errors.js';
 import { finishDigest, TreeCollector, type FsverityDigestOptions, type FsverityDigestResult } from './digest.js';
 import { computeMerkleTreeParams, validateDigestParams, type VerityParams } from './params.js';
 import { feedLeavesFromPool } from './pool-feed.js';
 import { choosePool, POOL_CHUNK_BYTES, POOL_USE_BYTES, PoolShortReadError, type LeafHashPool, type PoolChoice } from './pool.js';
 import { loadWasm } from '../wasm/index.js';
 import { Sha256BlockHasher } from '../wasm/sha256.js';
+import { Sha512BlockHasher } from '../wasm/sha512.js';
 import { nodeFs, nodeFsPromises } from '#platform';
 import { MerkleTreeBuilder, type MerkleBlockSink } from './tree.js';
 
 /** Options of `fsverityDigestFile`. */
-export interface FsverityDigestFileOptions extends FsverityDigestOptions {
+export interface FsverityDigestFileOptions extends Omit<FsverityDigestOptions, 'onProgress'> {
   /**
    * Receives each Merkle tree block with its byte offset in the stored tree
    * (as `--out-merkle-tree` lays it out), while the file is read; the block
@@ -48,7 +49,7 @@ export interface FsverityDigestFileOptions extends FsverityDigestOptions {
   /**
    * Hash on worker threads (default true): files of `PARALLEL_THRESHOLD`
    * bytes or more once the process's pool runs, and a file of 64 MiB or
-   * more starts it. SHA-256 with 1 KiB to 64 KiB blocks only; anything
+   * more starts it. SHA-256 or SHA-512 with 1 KiB to 64 KiB blocks only; anything
    * else, a one-core machine, or `IOMAP_VERITY_THREADS=1` takes the
    * one-thread path, which gives the same bytes.
    */
@@ -95,8 +96,21 @@ function ioError(e: unknown, what: string): Error {
  * EISDIR, EPERM or EIO when the file cannot be read (the message names it),
  * EIO when it shrinks while being read.
  */
-export async function fsverityDigestFile(path: string, opts?: FsverityDigestFileOptions): Promise<FsverityDigestResult> {
-  const params = validateDigestParams(opts);
+export async function fsverityDigestFile(path: string, options?: FsverityDigestFileOptions): Promise<FsverityDigestResult> {
+  const params = validateDigestParams(options);
+  const signal = options?.signal;
+  throwIfAborted(signal, `fsverityDigestFile of '${path}'`);
+  // Every path below reports progress after each read or job: the abort is
+  // checked there, and the error stops the read loop or the pool's window.
+  const opts: FsverityDigestFileOptions | undefined = signal
+    ? {
+        ...options,
+        onProgress: (done, total) => {
+          throwIfAborted(signal, `fsverityDigestFile of '${path}'`);
+          options?.onProgress?.(done, total);
+        },
+      }
+    : options;
   const { open } = await nodeFsPromises();
   let fh: FileHandle;
   try {
@@ -121,9 +135,9 @@ export async function fsverityDigestFile(path: string, opts?: FsverityDigestFile
     }
     const builder = await MerkleTreeBuilder.create(params, { sink });
     try {
-      // Whole blocks go to the pool or, for SHA-256, are hashed in WASM
-      // memory on this thread; what is left (the final partial block, or
-      // everything for SHA-512 and huge blocks) goes through a JS buffer.
+      // Whole blocks go to the pool or are hashed in WASM memory on this
+      // thread; what is left (the final partial block, or everything for
+      // huge blocks) goes through a JS buffer.
       let done = 0;
       const whole = Math.floor(size / bs) * bs;
       const choice = await choosePool(params, size, opts?.parallel === false ? false : undefined);
@@ -165,16 +179,16 @@ export async function fsverityDigestFile(path: string, opts?: FsverityDigestFile
 }
 
 // The one-thread path hashes in place up to this block size (4 blocks per
-// 4 MiB read keep the 4-lane kernel busy); larger blocks and SHA-512 take
-// the JS-buffer path below.
+// 4 MiB read keep the SIMD kernels busy); larger blocks take the JS-buffer
+// path below.
 const INLINE_MAX_BLOCK_SIZE = 1 << 20;
 
 function useInline(params: VerityParams): boolean {
-  return params.algorithm.name === 'sha256' && params.blockSize <= INLINE_MAX_BLOCK_SIZE;
+  return params.blockSize <= INLINE_MAX_BLOCK_SIZE;
 }
 
 /**
- * The one-thread path for SHA-256: what a pool worker does, on this thread.
+ * The one-thread path: what a pool worker does, on this thread.
  * The file's whole blocks are read straight into WebAssembly memory (no
  * copy through a JS buffer) and hashed there by the zero-aware kernel; a
  * read that was all zeros goes to the builder as a zero run. Reads are
@@ -188,15 +202,17 @@ async function digestInline({ builder, fd, size, path, opts }: OpenFile, from: n
   if (blocks * bs <= from) return from;
   const per = Math.min(POOL_CHUNK_BYTES / bs, blocks);
   const wasm = await loadWasm();
-  const hasher = Sha256BlockHasher.create(wasm, builder.params.salt, bs);
+  const { salt, algorithm } = builder.params;
+  const hasher = algorithm.id === 1 ? Sha256BlockHasher.create(wasm, salt, bs) : Sha512BlockHasher.create(wasm, salt, bs);
+  const ds = algorithm.digestSize;
   let buf = 0;
   let dig = 0;
   try {
     buf = wasm.alloc(per * bs);
-    dig = wasm.alloc(per * 32);
+    dig = wasm.alloc(per * ds);
     // The builder's sink may allocate (and grow memory), so digests leave
     // WASM memory before the builder sees them.
-    const digests = new Uint8Array(per * 32);
+    const digests = new Uint8Array(per * ds);
     for (let b = from / bs; b < blocks; ) {
       if (stop) {
         // Let the workers' "ready" messages in (everything above is
@@ -220,7 +236,7 @@ async function digestInline({ builder, fd, size, path, opts }: OpenFile, from: n
       if (hasher.hashBlocksAtSkipZero(buf, n, dig) === n) {
         await builder.addZeroBlocks(n);
       } else {
-        digests.set(wasm.bytes(dig, n * 32));
+        digests.set(wasm.bytes(dig, n * ds));
         await builder.addLeafDigests(digests, n);
       }
       b += n;
@@ -258,7 +274,9 @@ async function digestOnPool(pool: LeafHashPool, { builder, fd, size, path, opts 
   const bs = builder.params.blockSize;
   const blocks = Math.floor(size / bs);
   try {
-    await feedLeavesFromPool(pool, fd, from / bs, blocks, bs, builder.params.salt, builder, (done) => opts?.onProgress?.(done, size));
+    const onProgress = (done: number) => opts?.onProgress?.(done, size);
+    const { salt, algorithm } = builder.params;
+    await feedLeavesFromPool(pool, fd, from / bs, blocks, bs, salt, builder, onProgress, algorithm.name);
   } catch (e) {
     if (e instanceof PoolShortReadError) throw fail('EIO', `'${path}' shrank while being read: ended at ${e.endedAt} of ${size} bytes`, e);
     if (!(e instanceof IomapVerityError)) throw e;

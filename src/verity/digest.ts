@@ -4,7 +4,7 @@
  * Browser-safe: no Node modules here (the file variant lives in
  * digest-file.ts).
  */
-import { fail, isUint8Array } from '../errors.js';
+import { fail, isUint8Array, throwIfAborted } from '../errors.js';
 import { computeFileDigest, encodeDescriptor, formatDigest } from './descriptor.js';
 import type { HashAlgorithmName } from './hash-algs.js';
 import { computeMerkleTreeParams, validateDigestParams, type VerityParams, type VerityParamsOptions } from './params.js';
@@ -18,12 +18,19 @@ export interface FsverityDigestOptions extends VerityParamsOptions {
   merkleTree?: boolean;
   /**
    * Hash on worker threads (worker_threads in Node, Web Workers in a
-   * browser; SHA-256, blocks of 1 KiB to 64 KiB): `true` always, `false`
+   * browser; SHA-256 or SHA-512, blocks of 1 KiB to 64 KiB): `true` always, `false`
    * never; by default for a Uint8Array of 64 MiB or more, or of 8 MiB or
    * more and any stream once the workers are running. One thread where
    * there are no workers or a single core.
    */
   parallel?: boolean;
+  /** Stops the digest: it rejects with ECANCELED and returns nothing (no tree, no descriptor). */
+  signal?: AbortSignal;
+  /**
+   * Called as the input is consumed, with the bytes so far and the total
+   * when it is known (a Uint8Array; undefined for streams).
+   */
+  onProgress?: (done: number, total: number | undefined) => void;
 }
 
 /** What `fsverityDigest` and `fsverityDigestFile` return. */
@@ -53,6 +60,7 @@ export type DigestInput = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint
  */
 export async function fsverityDigest(input: DigestInput, opts?: FsverityDigestOptions): Promise<FsverityDigestResult> {
   const params = validateDigestParams(opts);
+  throwIfAborted(opts?.signal, 'fsverityDigest');
   const collector = opts?.merkleTree ? new TreeCollector() : undefined;
   const builder = await MerkleTreeBuilder.create(params, { sink: collector?.sink });
   let tree: MerkleTreeResult;
@@ -62,8 +70,10 @@ export async function fsverityDigest(input: DigestInput, opts?: FsverityDigestOp
     // (a Content-Security-Policy refusing blob: workers, a sandbox without
     // Worker) must be known before the first job, while the input is still
     // whole: such a pool is passed over and this thread hashes instead.
-    if (choice && (await choice.pool.ready().then(() => true, () => false))) await feedBlocksPooled(builder, chunksOf(input), choice.pool);
-    else await feedBlocks(builder, chunksOf(input), (run) => builder.addBlocks(run));
+    const chunks = watched(chunksOf(input), opts, isUint8Array(input) ? input.length : undefined);
+    if (choice && (await choice.pool.ready().then(() => true, () => false))) await feedBlocksPooled(builder, chunks, choice.pool);
+    else await feedBlocks(builder, chunks, (run) => builder.addBlocks(run));
+    throwIfAborted(opts?.signal, 'fsverityDigest');
     tree = await builder.finish();
   } finally {
     builder.dispose();
@@ -144,6 +154,7 @@ async function feedBlocksPooled(
   pool: LeafHashPool,
 ): Promise<void> {
   const { blockSize: bs, salt } = builder.params;
+  const algorithm = builder.params.algorithm.name;
   const window = new JobWindow(pool);
   let job: Uint8Array | undefined;
   let fill = 0;
@@ -152,7 +163,7 @@ async function feedBlocksPooled(
     if (fill === 0) return;
     // The job's bytes are transferred: a buffer of exactly its size.
     const data = fill === job!.length ? job! : job!.slice(0, fill);
-    window.start(0, pool.hashBytes(data, bs, salt));
+    window.start(0, pool.hashBytes(data, bs, salt, algorithm));
     job = undefined;
     fill = 0;
     while (window.full) await takeOne();
@@ -188,6 +199,37 @@ function isReadableStream(x: unknown): x is ReadableStream<Uint8Array> {
 }
 
 /** Every accepted input as a sequence of chunks. */
+/** Bytes of a Uint8Array input handed on at a time when its caller watches (progress, cancellation). */
+const WATCH_BYTES = 4 << 20;
+
+/**
+ * `chunks` as they are consumed, checking `opts.signal` and reporting
+ * `opts.onProgress` before each; a single large array is cut into views
+ * of WATCH_BYTES so both happen as it is hashed. Unchanged when nobody watches.
+ */
+function watched(
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  opts: FsverityDigestOptions | undefined,
+  total: number | undefined,
+): AsyncIterable<Uint8Array> | Iterable<Uint8Array> {
+  const signal = opts?.signal;
+  const onProgress = opts?.onProgress;
+  if (!signal && !onProgress) return chunks;
+  return (async function* () {
+    let done = 0;
+    for await (const chunk of chunks) {
+      const pieces = isUint8Array(chunk) && chunk.length > WATCH_BYTES ? Math.ceil(chunk.length / WATCH_BYTES) : 1;
+      for (let i = 0; i < pieces; i++) {
+        throwIfAborted(signal, 'fsverityDigest');
+        const piece = pieces === 1 ? chunk : chunk.subarray(i * WATCH_BYTES, (i + 1) * WATCH_BYTES);
+        yield piece;
+        done += isUint8Array(piece) ? piece.length : 0;
+        onProgress?.(done, total);
+      }
+    }
+  })();
+}
+
 function chunksOf(input: DigestInput): AsyncIterable<Uint8Array> | Iterable<Uint8Array> {
   if (isUint8Array(input)) return [input];
   if (isReadableStream(input)) return readStream(input);

@@ -9,14 +9,13 @@
  * (the kernel's `hash_init_state`, fsverity-utils' `padded_salt`).
  *
  * Block hashing is behind `BlockHasher` so the backend is chosen in one
- * place: SHA-256 on our WASM kernel (4-lane SIMD), SHA-512 on hash-wasm
- * (WebAssembly too, so no native code: SHA-256, fs-verity's default, is
- * the algorithm worth a kernel of our own). Both run in browsers.
+ * place: both algorithms on our WASM kernels (SHA-256 4-lane SIMD, SHA-512
+ * 2-lane SIMD), which run in browsers too.
  */
-import type { IHasher } from 'hash-wasm';
 import { fail } from '../errors.js';
 import { loadWasm, type Wasm } from '../wasm/index.js';
 import { sha256 as wasmSha256, Sha256BlockHasher } from '../wasm/sha256.js';
+import { sha512 as wasmSha512, Sha512BlockHasher } from '../wasm/sha512.js';
 
 /** Names accepted for `hashAlgorithm`. */
 export type HashAlgorithmName = 'sha256' | 'sha512';
@@ -98,22 +97,8 @@ export interface BlockHasher {
 
 /** A one-shot hash of `data` (no salt): the file digest is this over the descriptor. */
 export async function hashBytes(alg: HashAlgorithm, data: Uint8Array): Promise<Uint8Array> {
-  if (alg.id === 1) return wasmSha256(await loadWasm(), data);
-  const h = await newHashWasm(alg);
-  h.init();
-  h.update(data);
-  return h.digest('binary');
-}
-
-// hash-wasm is loaded only when SHA-512 (or the SHA-256 fallback) is first
-// used: a SHA-256 digest never pays for parsing it (measured: an empty-file
-// CLI digest 0.13-0.16 s with it loaded eagerly, 0.09-0.11 s without).
-let hashWasm: Promise<typeof import('hash-wasm')> | undefined;
-async function newHashWasm(alg: HashAlgorithm): Promise<IHasher> {
-  // One import, kept: each import() call costs a module resolution (under
-  // vitest an RPC to the main process per call).
-  const { createSHA256, createSHA512 } = await (hashWasm ??= import('hash-wasm'));
-  return alg.id === 1 ? createSHA256() : createSHA512();
+  const wasm = await loadWasm();
+  return alg.id === 1 ? wasmSha256(wasm, data) : wasmSha512(wasm, data);
 }
 
 /**
@@ -125,28 +110,38 @@ export async function createBlockHasher(
   salt: Uint8Array,
   blockSize: number,
 ): Promise<BlockHasher> {
-  if (alg.id === 1) return new WasmSha256BlockHasher(await loadWasm(), salt, blockSize);
-  return HashWasmBlockHasher.create(alg, salt, blockSize);
+  const wasm = await loadWasm();
+  if (alg.id === 1) return new WasmBlockHasher(alg, wasm, Sha256BlockHasher.create(wasm, salt, blockSize));
+  return new WasmBlockHasher(alg, wasm, Sha512BlockHasher.create(wasm, salt, blockSize));
+}
+
+/** What WasmBlockHasher needs of a kernel's hasher (Sha256BlockHasher and Sha512BlockHasher have it). */
+interface WasmKernelHasher {
+  readonly blockSize: number;
+  readonly zeroBlockDigest: Uint8Array;
+  hashBlocks(data: Uint8Array, out: Uint8Array, outOffset: number): void;
+  hashBlocksAt(src: number, count: number, dst: number): void;
+  dispose(): void;
 }
 
 /**
- * SHA-256 on the WASM kernel. JS bytes are copied into WASM memory by the
- * kernel's wrapper; blocks already in WASM memory are hashed in place and
- * only their digests come out, through a scratch run of one block.
+ * A WASM kernel's hasher as a BlockHasher. JS bytes are copied into WASM
+ * memory by the kernel's wrapper; blocks already in WASM memory are hashed
+ * in place and only their digests come out, through a scratch run of one
+ * block.
  */
-class WasmSha256BlockHasher implements BlockHasher {
-  readonly algorithm: HashAlgorithm = HASH_ALGORITHMS[0]!;
+class WasmBlockHasher implements BlockHasher {
+  readonly blockSize: number;
   readonly zeroBlockDigest: Uint8Array;
-  private readonly k: Sha256BlockHasher;
   private digests = 0;
 
   constructor(
+    readonly algorithm: HashAlgorithm,
     private readonly wasm: Wasm,
-    salt: Uint8Array,
-    readonly blockSize: number,
+    private readonly k: WasmKernelHasher,
   ) {
-    this.k = Sha256BlockHasher.create(wasm, salt, blockSize);
-    this.zeroBlockDigest = this.k.zeroBlockDigest;
+    this.blockSize = k.blockSize;
+    this.zeroBlockDigest = k.zeroBlockDigest;
   }
 
   hashBlocks(data: Uint8Array, count: number, out: Uint8Array, outOffset: number): void {
@@ -159,11 +154,12 @@ class WasmSha256BlockHasher implements BlockHasher {
     // at least 256 of them so that small blocks still go in long runs.
     const scratchBytes = Math.max(this.blockSize, 8192);
     if (this.digests === 0) this.digests = this.wasm.alloc(scratchBytes);
-    const per = scratchBytes / 32;
+    const ds = this.algorithm.digestSize;
+    const per = scratchBytes / ds;
     for (let i = 0; i < count; i += per) {
       const n = Math.min(per, count - i);
       this.k.hashBlocksAt(ptr + i * this.blockSize, n, this.digests);
-      out.set(this.wasm.bytes(this.digests, n * 32), outOffset + i * 32);
+      out.set(this.wasm.bytes(this.digests, n * ds), outOffset + i * ds);
     }
     return true;
   }
@@ -172,45 +168,5 @@ class WasmSha256BlockHasher implements BlockHasher {
     if (this.digests !== 0) this.wasm.free(this.digests);
     this.digests = 0;
     this.k.dispose();
-  }
-}
-
-/**
- * hash-wasm backend: the salted state is saved once and loaded before each
- * block, so a block costs exactly the compressions of its own bytes.
- */
-class HashWasmBlockHasher implements BlockHasher {
-  readonly zeroBlockDigest: Uint8Array;
-
-  private constructor(
-    readonly algorithm: HashAlgorithm,
-    readonly blockSize: number,
-    private readonly h: IHasher,
-    private readonly saltedState: Uint8Array,
-  ) {
-    this.zeroBlockDigest = new Uint8Array(algorithm.digestSize);
-    this.hashBlocks(new Uint8Array(blockSize), 1, this.zeroBlockDigest, 0);
-  }
-
-  static async create(alg: HashAlgorithm, salt: Uint8Array, blockSize: number): Promise<HashWasmBlockHasher> {
-    const h = await newHashWasm(alg);
-    h.init();
-    const padded = padSalt(alg, salt);
-    if (padded.length > 0) h.update(padded);
-    return new HashWasmBlockHasher(alg, blockSize, h, h.save());
-  }
-
-  hashBlocks(data: Uint8Array, count: number, out: Uint8Array, outOffset: number): void {
-    const bs = this.blockSize;
-    const ds = this.algorithm.digestSize;
-    for (let i = 0; i < count; i++) {
-      this.h.load(this.saltedState);
-      this.h.update(data.subarray(i * bs, (i + 1) * bs));
-      out.set(this.h.digest('binary'), outOffset + i * ds);
-    }
-  }
-
-  dispose(): void {
-    // hash-wasm instances are garbage collected with the object.
   }
 }

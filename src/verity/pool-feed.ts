@@ -12,6 +12,7 @@
  */
 import type { LeafHashPool, LeafRun } from './pool.js';
 import { POOL_CHUNK_BYTES } from './pool.js';
+import type { HashAlgorithmName } from './hash-algs.js';
 
 /** What the feeder needs of a builder (MerkleTreeBuilder has both). */
 export interface LeafDigestSink {
@@ -83,11 +84,12 @@ export class JobWindow<K = number> {
  * Hash whole blocks `first` to `end` (exclusive) of `blockSize` bytes of
  * the open file `fd` on `pool`'s workers, and feed their digests to `sink`
  * in order. `onProgress` gets the bytes of the file fed so far (counted
- * from its start) after each job. Rejects with the first job's error
- * (`PoolShortReadError`, an EIO, when the file shrank) once the jobs still
- * out have finished; their results are dropped. `dmFormat` hashes in
- * dm-verity's framing instead of fs-verity's (the salt unpadded, after (0)
- * or before (1) each block).
+ * from its start) after each job; `algorithm` is the hash (SHA-256 when
+ * not given). Rejects with the first job's error (`PoolShortReadError`, an
+ * EIO, when the file shrank) once the jobs still out have finished; their
+ * results are dropped. `dmFormat` hashes in dm-verity's framing instead of
+ * fs-verity's (the salt unpadded, after (0) or before (1) each block;
+ * SHA-256 only).
  */
 export async function feedLeavesFromPool(
   pool: LeafHashPool,
@@ -98,6 +100,7 @@ export async function feedLeavesFromPool(
   salt: Uint8Array,
   sink: LeafDigestSink,
   onProgress?: (bytesDone: number) => void,
+  algorithm: HashAlgorithmName = 'sha256',
   dmFormat?: 0 | 1,
 ): Promise<void> {
   const per = POOL_CHUNK_BYTES / blockSize;
@@ -106,7 +109,7 @@ export async function feedLeavesFromPool(
   const fill = (): void => {
     for (; next < end && !window.full; ) {
       const n = Math.min(per, end - next);
-      window.start(next, pool.hashFileBlocks(fd, next * blockSize, n, blockSize, salt, dmFormat));
+      window.start(next, pool.hashFileBlocks(fd, next * blockSize, n, blockSize, salt, algorithm, dmFormat));
       next += n;
     }
   };

@@ -8,9 +8,10 @@
  * the module's exports themselves.
  *
  * Both share one core: the worker's own instance of the module, memory
- * allocated once at start, and the zero-aware 4-lane kernel over a range of
- * whole blocks, answered with the digests (transferred, not copied) or,
- * when every block was zero, with no digests at all.
+ * allocated once at start, and the zero-aware SIMD kernel of the job's
+ * algorithm (SHA-256 4-lane, SHA-512 2-lane) over a range of whole
+ * blocks, answered with the digests (transferred, not copied) or, when
+ * every block was zero, with no digests at all.
  *
  * - Node (worker_threads): a job names a range of an open file descriptor
  *   (`fd`, `pos`), read with positional reads straight into the worker's
@@ -19,8 +20,8 @@
  * - Web Workers (browsers): started from a Blob URL, given the compiled
  *   module in a first `init` message; jobs carry their bytes.
  *
- * Messages in:  Node: { id, fd, pos, blocks, blockSize, salt, dmFormat? } or { id, data, blocks, blockSize, salt, dmFormat? }
- *               Web:  { init: { module, chunkBytes, minBlockSize } } once, then { id, data, blocks, blockSize, salt }
+ * Messages in:  Node: { id, fd, pos, blocks, blockSize, salt, algorithm, dmFormat? } or { id, data, blocks, blockSize, salt, algorithm, dmFormat? }
+ *               Web:  { init: { module, chunkBytes, minBlockSize } } once, then { id, data, blocks, blockSize, salt, algorithm, dmFormat? }
  * Messages out: { id: 0, ready: true } once, at start; then per job
  * { id, zeros, digests? } or { id, error: { code, message, endedAt? } }
  * (`endedAt` with code ESHORT: where the file ended, as a number)
@@ -31,36 +32,40 @@ const CORE = WASM_GLUE_SOURCE + String.raw`
 function createLeafHasher(module, chunkBytes, minBlock) {
   const wasm = IomapVerityWasm.instantiateWasmSync(module);
   const buf = wasm.alloc(chunkBytes);
-  const dig = wasm.alloc((chunkBytes / minBlock) * 32);
+  // Room for the larger digests (SHA-512's 64 bytes) of the smallest blocks.
+  const dig = wasm.alloc((chunkBytes / minBlock) * 64);
   let hasher;
   let ctxKey = '';
 
   // dmFormat (0 or 1) selects dm-verity's framing (the salt unpadded,
-  // after or before each block); absent, fs-verity's.
-  function setContext(blockSize, salt, dmFormat) {
-    const key = blockSize + ':' + dmFormat + ':' + Array.prototype.join.call(salt, ',');
+  // after or before each block, SHA-256 only); absent, fs-verity's.
+  function setContext(algorithm, blockSize, salt, dmFormat) {
+    const key = algorithm + ':' + blockSize + ':' + dmFormat + ':' + Array.prototype.join.call(salt, ',');
     if (key === ctxKey) return;
     if (hasher) hasher.dispose();
     hasher = undefined;
     ctxKey = '';
-    hasher = dmFormat === undefined
-      ? IomapVerityWasm.Sha256BlockHasher.create(wasm, salt, blockSize)
-      : IomapVerityWasm.DmverityBlockHasher.create(wasm, salt, dmFormat, blockSize);
+    if (dmFormat !== undefined && algorithm === 'sha256') hasher = IomapVerityWasm.DmverityBlockHasher.create(wasm, salt, dmFormat, blockSize);
+    else if (dmFormat !== undefined) throw Object.assign(new Error('no dm-verity kernel for hash algorithm ' + String(algorithm)), { code: 'EINVAL' });
+    else if (algorithm === 'sha512') hasher = IomapVerityWasm.Sha512BlockHasher.create(wasm, salt, blockSize);
+    else if (algorithm === 'sha256') hasher = IomapVerityWasm.Sha256BlockHasher.create(wasm, salt, blockSize);
+    else throw Object.assign(new Error('no kernel for hash algorithm ' + String(algorithm)), { code: 'EINVAL' });
     ctxKey = key;
   }
 
   // fill(view) puts the job's bytes into view (the worker's WASM memory).
   return function hash(job, fill) {
-    const { blocks, blockSize, salt } = job;
+    const { blocks, blockSize, salt, algorithm } = job;
     const len = blocks * blockSize;
     if (len > chunkBytes || blockSize < minBlock) {
       throw Object.assign(new Error('job of ' + blocks + ' blocks of ' + blockSize + ' bytes does not fit the worker'), { code: 'EINVAL' });
     }
-    setContext(blockSize, salt, job.dmFormat);
+    setContext(algorithm, blockSize, salt, job.dmFormat);
     fill(wasm.bytes(buf, len));
     const zeros = hasher.hashBlocksAtSkipZero(buf, blocks, dig);
     if (zeros === blocks) return { id: job.id, zeros };
-    return { id: job.id, zeros, digests: wasm.bytes(dig, blocks * 32).slice() };
+    const ds = algorithm === 'sha512' ? 64 : 32;
+    return { id: job.id, zeros, digests: wasm.bytes(dig, blocks * ds).slice() };
   };
 }
 

@@ -23,14 +23,29 @@
 import { fail, IomapVerityError, type ErrnoCode } from '../errors.js';
 import { wasmModule, type WasmModule } from '../wasm/index.js';
 import { nodeOs, nodeWorkerThreads } from '#platform';
+import type { HashAlgorithmName } from './hash-algs.js';
 import { POOL_WORKER_SOURCE, WEB_POOL_WORKER_SOURCE } from './pool-worker.js';
 
 /** Bytes of one job: the arena's largest run (4 MiB), a whole number of blocks of any pooled size. */
 export const POOL_CHUNK_BYTES = 4 << 20;
-/** Block sizes the pool hashes (sha256 only): the kernel's sealable range. */
+/** Block sizes the pool hashes: the kernels' sealable range. */
 export const POOL_MIN_BLOCK_SIZE = 1024;
 /** Largest block size the pool hashes. */
 export const POOL_MAX_BLOCK_SIZE = 65536;
+
+/**
+ * Whether the pool takes blocks of `blockSize` bytes hashed with
+ * `algorithm` (a HashAlgorithm's name): the one rule every caller asks
+ * before handing work to the pool, and the pool itself checks.
+ */
+export function poolTakes(algorithm: string, blockSize: number): boolean {
+  return (
+    (algorithm === 'sha256' || algorithm === 'sha512') &&
+    blockSize >= POOL_MIN_BLOCK_SIZE &&
+    blockSize <= POOL_MAX_BLOCK_SIZE &&
+    (blockSize & (blockSize - 1)) === 0
+  );
+}
 /** Jobs posted to one worker ahead of its answers, so it never waits for the main thread. */
 const DEPTH = 2;
 /** A cap on workers: each is a V8 isolate of about 15 MiB (measured RSS), and one file's reads are sequential. */
@@ -42,7 +57,7 @@ export interface LeafRun {
   readonly blocks: number;
   /** How many of them were all zero. */
   readonly zeros: number;
-  /** `blocks` digests of 32 bytes; absent when every block was zero. */
+  /** `blocks` digests of the job's algorithm's size; absent when every block was zero. */
   readonly digests?: Uint8Array;
 }
 
@@ -51,7 +66,8 @@ interface Job {
   blocks: number;
   blockSize: number;
   salt: Uint8Array;
-  /** dm-verity's framing (format 0 or 1) instead of fs-verity's. */
+  algorithm: HashAlgorithmName;
+  /** dm-verity's framing (format 0 or 1) instead of fs-verity's (SHA-256 only). */
   dmFormat?: 0 | 1;
   /** Either a range of an open file (Node only)... */
   fd?: number;
@@ -197,13 +213,25 @@ export class LeafHashPool {
 
   /**
    * Read `blocks` whole blocks of `blockSize` bytes at byte `pos` of the
-   * open file `fd` and hash them under `salt` (SHA-256, fs-verity style, or
-   * dm-verity's with `dmFormat` 0 or 1).
-   * At most `POOL_CHUNK_BYTES` per job; block size within the pooled range.
-   * EIO when the file ends early (it shrank) or a worker fails.
+   * open file `fd` and hash them under `salt` with `algorithm`, fs-verity
+   * style, or dm-verity's with `dmFormat` 0 or 1 (SHA-256 only). At most
+   * `POOL_CHUNK_BYTES` per job; `poolTakes` must accept the algorithm and
+   * block size (EINVAL otherwise). EIO when the file ends early (it shrank)
+   * or a worker fails.
    */
-  hashFileBlocks(fd: number, pos: number, blocks: number, blockSize: number, salt: Uint8Array, dmFormat?: 0 | 1): Promise<LeafRun> {
-    return this.submit({ fd, pos, dmFormat }, [], blocks, blockSize, salt);
+  hashFileBlocks(
+    fd: number,
+    pos: number,
+    blocks: number,
+    blockSize: number,
+    salt: Uint8Array,
+    algorithm: HashAlgorithmName = 'sha256',
+    dmFormat?: 0 | 1,
+  ): Promise<LeafRun> {
+    if (dmFormat !== undefined && algorithm !== 'sha256') {
+      return Promise.reject(fail('EINVAL', `the leaf-hashing pool hashes dm-verity blocks with sha256 only, not ${String(algorithm)}`));
+    }
+    return this.submit({ fd, pos, dmFormat }, [], blocks, blockSize, salt, algorithm);
   }
 
   /**
@@ -212,25 +240,34 @@ export class LeafHashPool {
    * nobody else uses (a fresh copy), which is detached afterwards. Limits
    * as for `hashFileBlocks`.
    */
-  hashBytes(data: Uint8Array, blockSize: number, salt: Uint8Array): Promise<LeafRun> {
+  hashBytes(data: Uint8Array, blockSize: number, salt: Uint8Array, algorithm: HashAlgorithmName = 'sha256'): Promise<LeafRun> {
     if (!(data.buffer instanceof ArrayBuffer) || data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) {
       return Promise.reject(fail('EINVAL', 'hashBytes takes a Uint8Array that is the whole of its own ArrayBuffer'));
     }
-    return this.submit({ data: data.buffer }, [data.buffer], data.length / blockSize, blockSize, salt);
+    return this.submit({ data: data.buffer }, [data.buffer], data.length / blockSize, blockSize, salt, algorithm);
   }
 
-  private submit(source: Pick<Job, 'fd' | 'pos' | 'data' | 'dmFormat'>, transfer: ArrayBuffer[], blocks: number, blockSize: number, salt: Uint8Array): Promise<LeafRun> {
+  private submit(
+    source: Pick<Job, 'fd' | 'pos' | 'data' | 'dmFormat'>,
+    transfer: ArrayBuffer[],
+    blocks: number,
+    blockSize: number,
+    salt: Uint8Array,
+    algorithm: HashAlgorithmName,
+  ): Promise<LeafRun> {
     if (this.broken) return Promise.reject(this.broken);
     if (this.closed) return Promise.reject(fail('EBADF', 'the leaf-hashing pool is closed'));
-    if (blockSize < POOL_MIN_BLOCK_SIZE || blockSize > POOL_MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
-      return Promise.reject(fail('EINVAL', `the leaf-hashing pool takes block sizes ${POOL_MIN_BLOCK_SIZE} to ${POOL_MAX_BLOCK_SIZE}, not ${blockSize}`));
+    if (!poolTakes(algorithm, blockSize)) {
+      return Promise.reject(
+        fail('EINVAL', `the leaf-hashing pool takes sha256 or sha512 at block sizes ${POOL_MIN_BLOCK_SIZE} to ${POOL_MAX_BLOCK_SIZE}, not ${String(algorithm)} at ${blockSize}`),
+      );
     }
     if (!Number.isInteger(blocks) || blocks < 1 || blocks * blockSize > POOL_CHUNK_BYTES) {
       return Promise.reject(fail('EINVAL', `a pool job holds 1 to ${POOL_CHUNK_BYTES / blockSize} blocks, not ${blocks}`));
     }
     const id = this.nextId++;
     return new Promise<LeafRun>((resolve, reject) => {
-      this.queue.push({ id, blocks, blockSize, salt, ...source });
+      this.queue.push({ id, blocks, blockSize, salt, algorithm, ...source });
       this.transfers.set(id, transfer);
       this.waiters.set(id, { resolve, reject, slot: this.slots[0]!, blocks });
       this.pump();
@@ -394,11 +431,6 @@ export interface PoolChoice {
   up(): boolean;
 }
 
-/** True when the pool hashes for `params`: SHA-256 at a block size from 1 KiB to 64 KiB. */
-export function poolTakes(params: { algorithm: { name: string }; blockSize: number }): boolean {
-  const bs = params.blockSize;
-  return params.algorithm.name === 'sha256' && bs >= POOL_MIN_BLOCK_SIZE && bs <= POOL_MAX_BLOCK_SIZE;
-}
 
 /**
  * Whether to hash an input of `bytes` bytes (undefined: a stream of unknown
@@ -412,7 +444,7 @@ export async function choosePool(
   bytes: number | undefined,
   parallel?: boolean,
 ): Promise<PoolChoice | undefined> {
-  if (parallel === false || !poolTakes(params)) return undefined;
+  if (parallel === false || !poolTakes(params.algorithm.name, params.blockSize)) return undefined;
   const running = startedLeafHashPool();
   let pool: LeafHashPool | undefined;
   if (parallel === true) pool = running ?? (await leafHashPool());

@@ -17,7 +17,7 @@ import { openSource, type ByteSource, type SourceOptions, type Src } from '../so
 import { computeFileDigest, DESCRIPTOR_SIZE, encodeDescriptor, formatDigest, toHex, validateDescriptor, type VerityDescriptor } from './descriptor.js';
 import { hashAlgorithmById, hashAlgorithmByName, type HashAlgorithm, type HashAlgorithmName } from './hash-algs.js';
 import { computeMerkleTreeParams, validateDigestParams } from './params.js';
-import { leafHashPool, POOL_MAX_BLOCK_SIZE, POOL_MIN_BLOCK_SIZE, type LeafHashPool } from './pool.js';
+import { leafHashPool, poolTakes, type LeafHashPool } from './pool.js';
 import { MerkleVerifier, type MerkleTreeSource } from './verify.js';
 
 /** Where the three parts of a verified file come from. */
@@ -52,8 +52,8 @@ export interface OpenVerifiedOptions extends SourceOptions {
   /** Bytes of verified tree blocks kept; default 16 MiB (all the tree of a 2 GiB file with 4 KiB blocks). */
   treeCacheBytes?: number;
   /**
-   * Hash runs of 256 KiB and more on the shared worker pool (SHA-256,
-   * blocks of 1..64 KiB), so fetching and hashing use more than one core.
+   * Hash runs of 256 KiB and more on the shared worker pool (SHA-256 or
+   * SHA-512, blocks of 1..64 KiB), so fetching and hashing use more than one core.
    * Default false: the pool's workers cost about 60 MiB of RSS.
    */
   parallel?: boolean;
@@ -205,7 +205,7 @@ export class VerifiedFile {
     const pool = buf.length >= POOL_FROM_BYTES ? await this.pool() : undefined;
     // Our own workers hash a copy; the bytes handed out are `buf`, which nobody else holds.
     // A pool that fails is a fault of this process, not of the data: hash here instead.
-    const run = pool ? await pool.hashBytes(buf.slice(), this.descriptor.params.blockSize, this.descriptor.params.salt).catch(() => undefined) : undefined;
+    const run = pool ? await pool.hashBytes(buf.slice(), this.descriptor.params.blockSize, this.descriptor.params.salt, this.descriptor.params.algorithm.name).catch(() => undefined) : undefined;
     if (run) {
       let digests = run.digests;
       if (!digests) {
@@ -222,10 +222,10 @@ export class VerifiedFile {
   }
 
   private poolPromise: Promise<LeafHashPool | undefined> | undefined;
-  /** The shared worker pool when it can hash this file's blocks (SHA-256, 1..64 KiB blocks) and there is one. */
+  /** The shared worker pool when it can hash this file's blocks (`poolTakes`) and there is one. */
   private pool(): Promise<LeafHashPool | undefined> {
     const p = this.descriptor.params;
-    if (!this.parallel || p.algorithm.name !== 'sha256' || p.blockSize < POOL_MIN_BLOCK_SIZE || p.blockSize > POOL_MAX_BLOCK_SIZE) return Promise.resolve(undefined);
+    if (!this.parallel || !poolTakes(p.algorithm.name, p.blockSize)) return Promise.resolve(undefined);
     this.poolPromise ??= leafHashPool().catch(() => undefined);
     return this.poolPromise.then((pool) => (pool?.usable ? pool : undefined));
   }

@@ -109,6 +109,33 @@ export interface WasmFunctions {
   dmv_blocks(ctx: number, src: number, count: number, dst: number, stride: number, skipZero: number): number;
   /** As dmv_blocks, four blocks at a time through the 4-lane kernel. */
   dmv_blocks4(ctx: number, src: number, count: number, dst: number, stride: number, skipZero: number): number;
+
+  // -- assembly/sha512.ts: fs-verity block hashing and plain SHA-512
+
+  /** Bytes of a block-hashing context (the caller allocates it, 16-aligned). */
+  sha512_ctx_size(): number;
+  /** Bytes of a streaming SHA-512 state (sha512_init, sha512_update, sha512_block_begin). */
+  sha512_state_size(): number;
+  /** 0, or -1 when saltLen > 128 or blockSize is not a non-zero multiple of 128. */
+  sha512_ctx_init(ctx: number, salt: number, saltLen: number, blockSize: number): number;
+  /** Address of the context's zero-block digest (computed on first call). */
+  sha512_ctx_zero_digest(ctx: number): number;
+  /** Digests of `count` blocks at `src` to `dst`; `lanes` 2 takes pairs through the 2-lane kernel, else one-buffer only. */
+  sha512_blocks(ctx: number, src: number, count: number, dst: number, lanes: number): void;
+  /** As sha512_blocks, all-zero blocks not hashed; returns how many were all zero. */
+  sha512_blocks_skip_zero(ctx: number, src: number, count: number, dst: number, lanes: number): number;
+  /** Start streaming one large block: the salted state to `st`. */
+  sha512_block_begin(ctx: number, st: number): void;
+  /** Finish a streamed block: its digest to `out`. */
+  sha512_block_end(ctx: number, st: number, out: number): void;
+  /** SHA-512's initial state to `st`. */
+  sha512_init(st: number): void;
+  /** Compress `chunks` 128-byte chunks at `src` into `st`. */
+  sha512_update(st: number, src: number, chunks: number): void;
+  /** Finish a message of `totalLo + 2^32 totalHi` bytes whose last `tailLen` (< 128) are at `tail`; 0, or -1 when tailLen >= 128. */
+  sha512_final(st: number, tail: number, tailLen: number, totalLo: number, totalHi: number, out: number): number;
+  /** SHA-512 of `len` bytes at `src` to `out`. */
+  sha512(src: number, len: number, out: number): void;
 }
 
 /** Everything the module exports: its functions, its memory and the arena's constants. */
@@ -165,6 +192,18 @@ export const WASM_FUNCTION_ARITY: { readonly [K in keyof WasmFunctions]: Paramet
   dmv_ctx_zero_digest: 2,
   dmv_blocks: 6,
   dmv_blocks4: 6,
+  sha512_ctx_size: 0,
+  sha512_state_size: 0,
+  sha512_ctx_init: 4,
+  sha512_ctx_zero_digest: 1,
+  sha512_blocks: 5,
+  sha512_blocks_skip_zero: 5,
+  sha512_block_begin: 2,
+  sha512_block_end: 3,
+  sha512_init: 1,
+  sha512_update: 3,
+  sha512_final: 6,
+  sha512: 3,
 };
 
 /** The non-function exports and their kinds. */

@@ -57,7 +57,8 @@ const CHUNK = 256 << 10;
 const SMALL_BLOCK_MAX = 64 << 10;
 const FOUR_BLOCK_MAX = 1 << 20;
 
-function checkRange(wasm: Wasm, what: string, ptr: number, len: number): void {
+/** EINVAL unless `ptr`..`ptr + len` lies inside WASM memory (so a bad pointer never reaches a kernel). */
+export function checkRange(wasm: Wasm, what: string, ptr: number, len: number): void {
   const size = wasm.x.memory.buffer.byteLength;
   if (!Number.isInteger(ptr) || ptr < 0 || !Number.isInteger(len) || len < 0 || ptr + len > size) {
     throw fail('EINVAL', `${what}: range ${ptr}+${len} is not inside WebAssembly memory (${size} bytes)`);

@@ -8,4 +8,5 @@
  */
 export { instantiateWasmSync, Wasm } from './index.js';
 export { Sha256BlockHasher } from './sha256.js';
+export { Sha512BlockHasher } from './sha512.js';
 export { DmverityBlockHasher } from './dmverity.js';

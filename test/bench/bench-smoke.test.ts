@@ -38,23 +38,38 @@ describe('bench/run.mjs --quick', () => {
     expect(report.machine.cpus).toBeGreaterThan(0);
     expect(report.machine.loadavgAtStart).toHaveLength(3);
 
-    const b1 = report.rows.filter((x: { id: string }) => x.id === 'B1');
-    const names = b1.map((x: { contender: string }) => x.contender);
+    type Row = { id: string; case: string; contender: string; digest: string; ratio: number; seconds: number; mbPerSecond: number; maxRssMiB: number };
+    const b1all: Row[] = report.rows.filter((x: Row) => x.id === 'B1');
+    // Two cases on the same file: the default SHA-256 digest and --hash-alg=sha512.
+    const b1 = b1all.filter((x) => x.case === 'digest, dense 64 MiB');
+    const b512 = b1all.filter((x) => x.case === 'digest --hash-alg=sha512, dense 64 MiB');
+    expect(b1.length + b512.length).toBe(b1all.length);
+    const names = b1.map((x) => x.contender);
     expect(names).toEqual(expect.arrayContaining(['iomap-verity digest', 'iomap-verity digest, 1 thread', 'node:crypto per block', 'hash-wasm per block']));
-    if (HAVE_FSVERITY) expect(names).toContain('fsverity digest');
-    const digests = new Set(b1.map((x: { digest: string }) => x.digest));
-    expect(digests.size).toBe(1);
-    for (const row of b1) {
+    expect(b512.map((x) => x.contender)).toEqual(expect.arrayContaining(['iomap-verity digest', 'iomap-verity digest, 1 thread']));
+    if (HAVE_FSVERITY) {
+      expect(names).toContain('fsverity digest');
+      expect(b512.map((x) => x.contender)).toContain('fsverity digest');
+    }
+    for (const rows of [b1, b512]) {
+      const digests = new Set(rows.map((x) => x.digest));
+      expect(digests.size).toBe(1);
+    }
+    expect([...new Set(b512.map((x) => x.digest))][0]).toMatch(/^sha512:/);
+    for (const row of b1all) {
       expect(row.seconds).toBeGreaterThan(0);
       expect(row.mbPerSecond).toBeCloseTo((64 << 20) / row.seconds / 1e6, 3);
       expect(row.ratio).toBeGreaterThan(0);
       expect(row.maxRssMiB).toBeGreaterThan(1);
     }
-    const peer = b1.find((x: { contender: string }) => x.contender === (HAVE_FSVERITY ? 'fsverity digest' : 'node:crypto per block'));
+    const peer = b1.find((x) => x.contender === (HAVE_FSVERITY ? 'fsverity digest' : 'node:crypto per block'))!;
     expect(peer.ratio).toBe(1);
+    const peer512 = b512.find((x) => x.contender === (HAVE_FSVERITY ? 'fsverity digest' : 'iomap-verity digest, 1 thread'))!;
+    expect(peer512.ratio).toBe(1);
 
     const b3 = report.rows.filter((x: { id: string }) => x.id === 'B3');
     expect(b3.length).toBeGreaterThanOrEqual(4);
+    expect(b3.some((x: { case: string }) => x.case.startsWith('SHA-512'))).toBe(true);
     for (const row of b3) expect(row.mbPerSecond).toBeGreaterThan(0);
     const ids = new Set(report.targets.map((t: { id: string }) => t.id));
     expect([...ids].sort()).toEqual(['B1', 'B3']);

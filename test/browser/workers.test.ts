@@ -45,7 +45,7 @@ afterAll(async () => {
 });
 
 describe('in Chromium', () => {
-  it('fsverityDigest hashes on Web Workers and agrees with fsverity-utils', async (ctx) => {
+  it('fsverityDigest hashes on Web Workers (SHA-256 and SHA-512) and agrees with fsverity-utils', async (ctx) => {
     const executablePath = skipWithoutTool(ctx, 'chromium');
     requireOracleInCi();
     const { chromium } = await import('playwright-core');
@@ -73,19 +73,26 @@ describe('in Chromium', () => {
         const data = (globalThis as unknown as { sample: (n: number) => Uint8Array }).sample(size);
         const parallel = await IV.fsverityDigest(data, { parallel: true });
         const single = await IV.fsverityDigest(data, { parallel: false });
-        return { parallel: parallel.formatted, single: single.formatted, workers, jobs, hasProcess: typeof (globalThis as { process?: unknown }).process !== 'undefined', cores: navigator.hardwareConcurrency };
+        const jobs256 = jobs;
+        const parallel512 = await IV.fsverityDigest(data, { parallel: true, hashAlgorithm: 'sha512' });
+        const single512 = await IV.fsverityDigest(data, { parallel: false, hashAlgorithm: 'sha512' });
+        return { parallel: parallel.formatted, single: single.formatted, parallel512: parallel512.formatted, single512: single512.formatted, workers, jobs: jobs256, jobs512: jobs - jobs256, hasProcess: typeof (globalThis as { process?: unknown }).process !== 'undefined', cores: navigator.hardwareConcurrency };
       }, SIZE);
       expect(got.hasProcess).toBe(false);
       expect(got.parallel).toBe(got.single);
+      expect(got.parallel512).toBe(got.single512);
+      expect(got.parallel512).toMatch(/^sha512:/);
       if (got.cores >= 2) {
         expect(got.workers).toBeGreaterThanOrEqual(2);
         expect(got.jobs).toBeGreaterThanOrEqual(3);
+        expect(got.jobs512).toBeGreaterThanOrEqual(3);
       }
       if (HAVE_FSVERITY) {
         const file = join(dir, 'sample');
         const sample = new Function(`${SAMPLE}; return sample;`)() as (n: number) => Uint8Array;
         writeFileSync(file, sample(SIZE));
         expect(got.parallel).toBe(fsverity(['digest', file]).stdout.split(' ')[0]);
+        expect(got.parallel512).toBe(fsverity(['digest', file, '--hash-alg=sha512']).stdout.split(' ')[0]);
       }
     } finally {
       await browser.close();

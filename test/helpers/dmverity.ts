@@ -42,6 +42,9 @@ export const CASES: VeritysetupCase[] = [
   { hash: 'sha1', dataBlockSize: 512, hashBlockSize: 512, format: 0, salt: hex(55, 8), superblock: false, hashOffset: 1024 },
   { hash: 'sha512', dataBlockSize: 512, hashBlockSize: 1024, format: 1, salt: hex(129, 9), superblock: true, hashOffset: 0 },
   { hash: 'sha512', dataBlockSize: 1024, hashBlockSize: 512, format: 0, salt: hex(32, 10), superblock: true, hashOffset: 0 },
+  // A salt past one SHA-512 input block, after the block: whole salt chunks, then a tail.
+  { hash: 'sha512', dataBlockSize: 512, hashBlockSize: 512, format: 0, salt: hex(200, 11), superblock: false, hashOffset: 0 },
+  { hash: 'sha512', dataBlockSize: 4096, hashBlockSize: 4096, format: 1, salt: '-', superblock: true, hashOffset: 0 },
 ];
 
 /** Data sizes in bytes for a case: one block, full levels, one block past, a partial tail, zeros inside. */

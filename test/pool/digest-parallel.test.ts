@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fsverityDigest } from '../../src/index.js';
 import { leafHashPool } from '../../src/verity/pool.js';
-import { fsverity, requireOracleInCi } from '../helpers/fsverity.js';
+import { fsverity, HAVE_FSVERITY, requireOracleInCi } from '../helpers/fsverity.js';
 import { itWithTool } from '../helpers/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iomap-verity-digest-parallel-'));
@@ -70,18 +70,44 @@ describe('fsverityDigest on worker threads', () => {
     }
   });
 
-  it('stays on one thread when told to, or for SHA-512, and gives the same digest', async () => {
+  it('stays on one thread when told to, and gives the same digest on the workers', async () => {
     process.env.IOMAP_VERITY_THREADS = '2';
     const pool = (await leafHashPool())!;
     const data = sample().subarray(0, 9 << 20);
     const before = pool.jobsDone;
     const a = await fsverityDigest(data, { parallel: false });
-    const b = await fsverityDigest(data, { hashAlgorithm: 'sha512', parallel: true });
+    const b = await fsverityDigest(data, { hashAlgorithm: 'sha512', parallel: false });
     expect(pool.jobsDone).toBe(before);
     expect(a.formatted).toMatch(/^sha256:/);
     expect(b.formatted).toMatch(/^sha512:/);
     const c = await fsverityDigest(data, { parallel: true });
     expect(c.formatted).toBe(a.formatted);
     expect(pool.jobsDone).toBeGreaterThan(before);
+    const mid = pool.jobsDone;
+    const d = await fsverityDigest(data, { hashAlgorithm: 'sha512', parallel: true });
+    expect(d.formatted).toBe(b.formatted);
+    expect(pool.jobsDone).toBeGreaterThan(mid);
+  });
+
+  it('SHA-512 on the workers: the same digest and tree as fsverity-utils and the one-thread path, salted, with zero blocks', async () => {
+    requireOracleInCi();
+    process.env.IOMAP_VERITY_THREADS = '2';
+    const pool = (await leafHashPool())!;
+    const data = new Uint8Array(sample().subarray(0, (9 << 20) + 777));
+    data.fill(0, 1 << 20, 6 << 20); // whole zero jobs and zero blocks inside a job
+    const salt = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const opts = { hashAlgorithm: 'sha512' as const, salt, merkleTree: true };
+    const oneThread = await fsverityDigest(data, { ...opts, parallel: false });
+    const before = pool.jobsDone;
+    const got = await fsverityDigest(data, { ...opts, parallel: true });
+    expect(pool.jobsDone - before).toBeGreaterThanOrEqual(2);
+    expect(got.formatted).toBe(oneThread.formatted);
+    expect(Buffer.from(got.merkleTree!).equals(Buffer.from(oneThread.merkleTree!))).toBe(true);
+    if (HAVE_FSVERITY) {
+      const path = join(dir, 'sha512-salted');
+      writeFileSync(path, data);
+      const out = fsverity(['digest', path, '--hash-alg=sha512', '--salt=010203040506070809']).stdout;
+      expect(out.split(' ')[0]).toBe(got.formatted);
+    }
   });
 });
