@@ -81,6 +81,7 @@ export type DeviceOp = 'read' | 'write' | 'flush' | 'discard';
  *   back on in this contract, so it is a malformed request (EINVAL), as is a
  *   discard past the end (BLKDISCARD says EINVAL too).
  * - EBADF: any operation after `close()` (a second `close()` is a no-op).
+ * - EROFS: a write or discard on a device opened read-only.
  * - EIO: the backend failed; `cause` holds its error.
  */
 export abstract class BlockDevice {
@@ -91,6 +92,7 @@ export abstract class BlockDevice {
   /** Traffic counters, updated by the front for every successful operation. */
   readonly stats: DeviceStats = emptyStats();
   private isClosed = false;
+  private isReadOnly = false;
 
   protected constructor(blockSize: number, size: number) {
     const g = checkGeometry(blockSize, size);
@@ -141,6 +143,7 @@ export abstract class BlockDevice {
    * later `flush()` resolves (a backend may be durable sooner).
    */
   async write(offset: number, src: Uint8Array): Promise<void> {
+    this.checkWritable('write');
     this.checkBuffer('write', src);
     const n = src.byteLength;
     this.checkRange('write', offset, n);
@@ -150,9 +153,10 @@ export abstract class BlockDevice {
     this.stats.bytesWritten += n;
   }
 
-  /** Makes every write and discard that resolved before this call durable. */
+  /** Makes every write and discard that resolved before this call durable (nothing to do on a read-only device). */
   async flush(): Promise<void> {
     this.checkOpen('flush');
+    if (this.readOnly) return;
     await this._flush();
     this.stats.flushes++;
   }
@@ -162,6 +166,7 @@ export abstract class BlockDevice {
    * Sparse backends give the space back; others write zeros.
    */
   async discard(offset: number, length: number): Promise<void> {
+    this.checkWritable('discard');
     this.checkRange('discard', offset, length);
     if (length === 0) return;
     await this._discard(offset, length);
@@ -207,6 +212,24 @@ export abstract class BlockDevice {
   protected reopenFront(): void {
     this.isClosed = false;
     this.lives++;
+  }
+
+  /**
+   * True for a device opened read-only: `write` and `discard` fail with
+   * EROFS, `flush` does nothing. Set once by the backend's constructor.
+   */
+  get readOnly(): boolean {
+    return this.isReadOnly;
+  }
+
+  /** For backends opened read-only. */
+  protected markReadOnly(): void {
+    this.isReadOnly = true;
+  }
+
+  private checkWritable(op: DeviceOp): void {
+    this.checkOpen(op);
+    if (this.isReadOnly) throw fail('EROFS', `${op} on a block device opened read-only`);
   }
 
   private checkOpen(op: DeviceOp): void {

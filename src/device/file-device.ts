@@ -19,6 +19,7 @@ import type * as NodeFs from 'node:fs';
 import { fail, type ErrnoCode } from '../errors.js';
 import { nodeFs } from '#platform';
 import { BlockDevice, checkGeometry, isValidBlockSize } from './block-device.js';
+import { lockImage, type ImageLock } from './image-lock.js';
 
 /** Options of `FileDevice.open(path, opts)`. */
 export interface FileDeviceOptions {
@@ -32,6 +33,14 @@ export interface FileDeviceOptions {
   size?: number;
   /** Create the file when missing (needs `size`). Default false: a missing file is ENOENT. */
   create?: boolean;
+  /** With `create`: fail with EEXIST when the path exists (O_EXCL), so nothing there is ever reused. Default false. */
+  exclusive?: boolean;
+  /**
+   * Open the file read-only (O_RDONLY): it may be a file the user cannot
+   * write (a 0444 image), `write` and `discard` fail with EROFS, and the
+   * lock taken is shared with other read-only opens. Default false.
+   */
+  readOnly?: boolean;
 }
 
 /** Errno names from Node that keep their meaning; everything else becomes EIO. */
@@ -41,7 +50,9 @@ function mapNodeError(e: unknown, what: string): never {
   if (code === 'ENOENT') ours = 'ENOENT';
   else if (code === 'ENOSPC' || code === 'EDQUOT') ours = 'ENOSPC';
   else if (code === 'EISDIR') ours = 'EISDIR';
-  else if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') ours = 'EPERM';
+  else if (code === 'EACCES' || code === 'EPERM') ours = 'EPERM';
+  else if (code === 'EROFS') ours = 'EROFS';
+  else if (code === 'EEXIST') ours = 'EEXIST';
   else if (code === 'EFBIG') ours = 'EFBIG';
   const detail = e instanceof Error ? e.message : String(e);
   throw fail(ours, `${what}: ${detail}`, e);
@@ -57,6 +68,12 @@ const ZERO_BUF_SIZE = 1 << 20;
  * costs only the blocks written. `flush` is `fdatasync`. `discard` writes
  * zeros: Node has no fallocate(PUNCH_HOLE), so the range reads as zeros but
  * the file keeps its space.
+ *
+ * One process at a time may open an image for writing, and none while any
+ * has it open read-only; read-only opens share (see image-lock.ts for how,
+ * and why it survives `kill -9`). A conflicting open is EBUSY naming the
+ * process that holds the image; `close` releases the lock, and so does the
+ * death of the process, however it dies.
  */
 export class FileDevice extends BlockDevice {
   /** The file's path, as given to `open`. */
@@ -64,11 +81,14 @@ export class FileDevice extends BlockDevice {
   private readonly fs: typeof NodeFs;
   private readonly fd: number;
 
-  private constructor(fs: typeof NodeFs, fd: number, path: string, blockSize: number, size: number) {
+  private lock: ImageLock | undefined;
+
+  private constructor(fs: typeof NodeFs, fd: number, path: string, blockSize: number, size: number, readOnly: boolean) {
     super(blockSize, size);
     this.fs = fs;
     this.fd = fd;
     this.path = path;
+    if (readOnly) this.markReadOnly();
   }
 
   /** Opens (or with `create`, creates) `path` as a block device. */
@@ -81,20 +101,32 @@ export class FileDevice extends BlockDevice {
     if (typeof path !== 'string' || path === '') throw fail('EINVAL', 'FileDevice.open needs a file path');
     if (opts.size !== undefined) checkGeometry(blockSize, opts.size);
     const create = opts.create ?? false;
-    if (create && opts.size === undefined && !fs.existsSync(path)) {
+    const readOnly = opts.readOnly ?? false;
+    const exclusive = opts.exclusive ?? false;
+    if (typeof readOnly !== 'boolean' || typeof exclusive !== 'boolean') throw fail('EINVAL', 'readOnly and exclusive must be booleans');
+    if (readOnly && create) throw fail('EINVAL', `cannot create ${path} read-only: open it read-write to create it`);
+    if (exclusive && !create) throw fail('EINVAL', 'exclusive needs create');
+    if (create && opts.size === undefined && (exclusive || !fs.existsSync(path))) {
       throw fail('EINVAL', `cannot create ${path} without a size: pass { size }`);
     }
     let fd: number;
     try {
-      const flags = fs.constants.O_RDWR | (create ? fs.constants.O_CREAT : 0);
+      const c = fs.constants;
+      const flags = (readOnly ? c.O_RDONLY : c.O_RDWR) | (create ? c.O_CREAT : 0) | (exclusive ? c.O_EXCL : 0);
       fd = fs.openSync(path, flags, 0o644);
     } catch (e) {
       mapNodeError(e, `cannot open ${path}`);
     }
+    let lock: ImageLock | undefined;
     try {
       const st = fs.fstatSync(fd);
       if (!st.isFile()) throw fail('EINVAL', `${path} is not a regular file`);
+      // Before the size is touched: a file in use elsewhere is not grown under its user.
+      lock = await lockImage(fs, st, path, readOnly ? 'read' : 'write');
       let size = st.size;
+      if (opts.size !== undefined && readOnly && opts.size !== size) {
+        throw fail('EINVAL', `${path} holds ${size} bytes; a read-only open cannot make it ${opts.size}`);
+      }
       if (opts.size !== undefined) {
         if (size > opts.size) {
           throw fail(
@@ -115,9 +147,12 @@ export class FileDevice extends BlockDevice {
       if (size % blockSize !== 0) {
         throw fail('EINVAL', `${path} holds ${size} bytes, not a multiple of the block size ${blockSize}`);
       }
-      return new FileDevice(fs, fd, path, blockSize, size);
+      const dev = new FileDevice(fs, fd, path, blockSize, size, readOnly);
+      dev.lock = lock;
+      return dev;
     } catch (e) {
       fs.closeSync(fd);
+      await lock?.release();
       throw e;
     }
   }
@@ -178,6 +213,9 @@ export class FileDevice extends BlockDevice {
       this.fs.closeSync(this.fd);
     } catch (e) {
       mapNodeError(e, `close of ${this.path}`);
+    } finally {
+      await this.lock?.release();
+      this.lock = undefined;
     }
   }
 }

@@ -8,11 +8,15 @@
  *   dirties the page cache (delalloc), and fails with ENOSPC *then*, as XFS
  *   does (`xfs_bmapi_reserve_delalloc`), never later at writeback when the
  *   caller has gone. `reserve` counts; `allocate(.., true)` consumes.
- * - Freed blocks wait for a commit: blocks released by truncate or remove are
- *   still referenced by the last committed metadata, so handing them to
- *   another file before the next commit would let a crash show that file's
- *   bytes through the old metadata (XFS's "busy extents"). They sit in a
- *   pending list until `committed()`.
+ * - Freed blocks wait for two commits: blocks released by truncate or
+ *   remove are still referenced by the last committed metadata, so handing
+ *   them to another file before the next commit would let a crash show that
+ *   file's bytes through the old metadata (XFS's "busy extents"). And after
+ *   that commit the one before it is still on the device, in the other
+ *   superblock slot, as what `Volume.open` falls back to when the newest is
+ *   damaged: the blocks are safe to overwrite only once a second commit has
+ *   replaced it. So they sit in `pending` until `committed()`, then in
+ *   `cooling` until the next `committed()`.
  */
 import { fail } from '../errors.js';
 
@@ -35,18 +39,23 @@ export class Allocator {
   /** Sorted, merged, non-overlapping free runs. */
   private free: BlockRun[] = [];
   private pending: BlockRun[] = [];
+  /** Free in the newest commit, still used by the previous one. */
+  private cooling: BlockRun[] = [];
   private freeCount = 0;
   private pendingCount = 0;
+  private coolingCount = 0;
   private reservedCount = 0;
 
   /**
    * Everything in [dataStart, deviceBlocks) is free except `used` (the runs of
-   * every committed extent).
+   * every committed extent) and `fallback` (the runs of the older commit
+   * still on the device), which cool until the second `committed()`.
    */
   constructor(
     readonly dataStart: number,
     readonly deviceBlocks: number,
     used: Iterable<BlockRun> = [],
+    fallback: Iterable<BlockRun> = [],
   ) {
     if (!(Number.isSafeInteger(dataStart) && Number.isSafeInteger(deviceBlocks) && dataStart >= 0 && dataStart <= deviceBlocks)) {
       throw fail('EINVAL', `allocator range [${dataStart}, ${deviceBlocks}) is not valid`);
@@ -62,6 +71,32 @@ export class Allocator {
     }
     if (at < deviceBlocks) this.free.push({ start: at, blocks: deviceBlocks - at });
     this.freeCount = this.free.reduce((s, r) => s + r.blocks, 0);
+    // The older commit's blocks that are free in the newest one: taken out of
+    // the free runs now, handed back by the second commit from here.
+    const old = [...fallback].filter((r) => r.blocks > 0 && r.start >= dataStart && r.start + r.blocks <= deviceBlocks);
+    for (const r of old) {
+      for (const piece of this.freeParts(r)) {
+        const idx = lowerRun(this.free, piece.start);
+        this.take(idx, piece.start, piece.blocks);
+        this.pending.push(piece);
+        this.pendingCount += piece.blocks;
+      }
+    }
+    this.committed();
+  }
+
+  /** The parts of `run` that are in the free runs right now. */
+  private freeParts(run: BlockRun): BlockRun[] {
+    const out: BlockRun[] = [];
+    const end = run.start + run.blocks;
+    for (let i = lowerRun(this.free, run.start); i < this.free.length; i++) {
+      const f = this.free[i];
+      if (f.start >= end) break;
+      const s = Math.max(f.start, run.start);
+      const e = Math.min(f.start + f.blocks, end);
+      if (e > s) out.push({ start: s, blocks: e - s });
+    }
+    return out;
   }
 
   /** Blocks free right now (reserved ones included, pending ones not). */
@@ -79,9 +114,14 @@ export class Allocator {
     return this.reservedCount;
   }
 
-  /** Blocks freed since the last commit, not yet reusable. */
-  get pendingBlocks(): number {
+  /** Blocks freed since the last commit (the next commit must record that). */
+  get uncommittedFreedBlocks(): number {
     return this.pendingCount;
+  }
+
+  /** Blocks freed and not yet reusable: they become free over the next two commits. */
+  get pendingBlocks(): number {
+    return this.pendingCount + this.coolingCount;
   }
 
   /** Reserve `n` blocks for a delalloc write; ENOSPC when they cannot all be backed. */
@@ -90,7 +130,7 @@ export class Allocator {
       throw fail(
         'ENOSPC',
         `no space left on device: ${n} blocks needed, ${this.availableBlocks} available` +
-          (this.pendingCount > 0 ? ` (${this.pendingCount} more become free at the next sync)` : ''),
+          (this.pendingBlocks > 0 ? ` (${this.pendingBlocks} more become free over the next two syncs)` : ''),
       );
     }
     this.reservedCount += n;
@@ -148,10 +188,16 @@ export class Allocator {
     this.pendingCount += blocks;
   }
 
-  /** The metadata was committed: blocks released before it may be reused. */
+  /**
+   * The metadata was committed: blocks released before the commit before
+   * this one may be reused (no commit on the device refers to them any
+   * more); those released before this one cool until the next.
+   */
   committed(): void {
-    for (const r of this.pending) this.insertFree(r);
-    this.freeCount += this.pendingCount;
+    for (const r of this.cooling) this.insertFree(r);
+    this.freeCount += this.coolingCount;
+    this.cooling = this.pending;
+    this.coolingCount = this.pendingCount;
     this.pending = [];
     this.pendingCount = 0;
   }

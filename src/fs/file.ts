@@ -38,6 +38,34 @@ export interface AllocateOptions {
   keepSize?: boolean;
 }
 
+/** Most bytes one `read` returns in a new array: Linux's MAX_RW_COUNT, below every JS engine's array limit. */
+const MAX_READ_BYTES = 0x7ffff000;
+
+/**
+ * The bytes of a write, taken at the call when the caller's buffer can
+ * change size under a queued write (a resizable or shared buffer). An
+ * ordinary buffer is used in place (no copy); if it is transferred before
+ * the write is done, the write fails with EINVAL rather than copying less.
+ */
+function stableBytes(data: Uint8Array): Uint8Array {
+  const buf = data.buffer as ArrayBuffer & { resizable?: boolean; growable?: boolean };
+  const shared = typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer;
+  return buf.resizable === true || buf.growable === true || shared ? data.slice() : data;
+}
+
+/**
+ * Run `fn`, turning a synchronous throw (a refused argument) into a
+ * rejection: every method of File returns a promise, so `.catch` and
+ * `await` must both see its errors.
+ */
+function rejecting<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
 /**
  * An open file of a `Volume` (from `volume.create` or `volume.open`). Every
  * method validates its arguments first (EINVAL, synchronously as a rejected
@@ -89,6 +117,7 @@ export class File {
   }
 
   private writable(what: string): Inode {
+    this.mp.checkWritable(what);
     const inode = this.alive();
     if (inode.verity === 'sealed') throw fail('EPERM', `${what}: file ${JSON.stringify(inode.name)} is sealed with fs-verity and read-only`);
     if (inode.verity === 'building') throw fail('EBUSY', `${what}: fs-verity is being enabled on file ${JSON.stringify(inode.name)}`);
@@ -97,12 +126,13 @@ export class File {
 
   /**
    * Make sure `blocks` more blocks can be reserved: when they cannot, commit
-   * first if that frees blocks (freed space waits for a commit), then ENOSPC.
+   * first if that frees blocks (freed space waits for two commits), then ENOSPC.
    */
   private async ensureSpace(blocks: number): Promise<void> {
     const a = this.mp.alloc.allocator;
     if (blocks <= a.availableBlocks) return;
-    if (a.pendingBlocks > 0) await this.mp.sync();
+    // Freed blocks come back over two commits (see Allocator).
+    for (let i = 0; i < 2 && blocks > a.availableBlocks && a.pendingBlocks > 0; i++) await this.mp.sync(true);
     if (blocks > a.availableBlocks) {
       throw fail('ENOSPC', `no space left on device: this call needs ${blocks} more blocks of ${this.inode.blockSize} bytes, ${a.availableBlocks} are available`);
     }
@@ -113,8 +143,10 @@ export class File {
    * EIO when the device fails.
    */
   read(pos: number, len: number): Promise<Uint8Array> {
-    const r = checkRange(pos, len);
-    return this.mp.run(() => this.readLocked(r.pos, r.len));
+    return rejecting(() => {
+      const r = checkRange(pos, len);
+      return this.mp.run(() => this.readLocked(r.pos, r.len));
+    });
   }
 
   /**
@@ -123,15 +155,20 @@ export class File {
    * without a new array per call, for streaming through one buffer.
    */
   readInto(pos: number, dst: Uint8Array): Promise<number> {
-    const into = checkBytes(dst);
-    const r = checkRange(pos, into.length);
-    return this.mp.run(async () => (await this.readLocked(r.pos, r.len, into)).length);
+    return rejecting(() => {
+      const into = checkBytes(dst);
+      const r = checkRange(pos, into.length);
+      return this.mp.run(async () => (await this.readLocked(r.pos, r.len, into)).length);
+    });
   }
 
   /** Under the volume lock: [pos, pos + len) up to EOF, into `into` when given. */
   private async readLocked(pos: number, len: number, into?: Uint8Array): Promise<Uint8Array> {
     const inode = this.alive();
     if (pos >= inode.size || len === 0) return new Uint8Array(0);
+    if (into === undefined && Math.min(len, inode.size - pos) > MAX_READ_BYTES) {
+      throw fail('EINVAL', `a read returns at most ${MAX_READ_BYTES} bytes at once (as Linux's read(2)): read in pieces, or use readInto with your own buffer`);
+    }
     // A sealed file's data is verified against its Merkle tree before it is cached.
     let verify = inode.verity === 'sealed' ? verityReadHook(this.mp, inode) : undefined;
     if (verify instanceof Promise) verify = await verify;
@@ -173,26 +210,33 @@ export class File {
    * reserved; EPERM on a sealed file.
    */
   write(pos: number, data: Uint8Array): Promise<void> {
-    const bytes = checkBytes(data);
-    const r = checkRange(pos, bytes.length);
-    if (r.len > 0) checkFileEnd(r.pos + r.len);
-    return this.mp.run(async () => {
-      const inode = this.writable('write');
-      if (r.len === 0) return;
-      const bs = inode.blockSize;
-      await this.ensureSpace(holeBlocks(inode, Math.floor(r.pos / bs), Math.ceil((r.pos + r.len) / bs)));
-      const before = inode.size;
-      await writeRange(this.mp, inode, r.pos, bytes);
-      if (inode.size !== before) inode.metaDirty = true;
+    return rejecting(() => {
+      const bytes = stableBytes(checkBytes(data));
+      const r = checkRange(pos, bytes.length);
+      if (r.len > 0) checkFileEnd(r.pos + r.len);
+      return this.mp.run(async () => {
+        const inode = this.writable('write');
+        if (r.len === 0) return;
+        if (bytes.byteLength !== r.len) {
+          throw fail('EINVAL', `the buffer being written was transferred or resized while the write was queued (now ${bytes.byteLength} bytes, ${r.len} at the call); keep it until the write's promise settles`);
+        }
+        const bs = inode.blockSize;
+        await this.ensureSpace(holeBlocks(inode, Math.floor(r.pos / bs), Math.ceil((r.pos + r.len) / bs)));
+        const before = inode.size;
+        await writeRange(this.mp, inode, r.pos, bytes);
+        if (inode.size !== before) inode.metaDirty = true;
+      });
     });
   }
 
   /** Set the size: shrinking drops the data past it, growing reads back as zeros. EPERM on a sealed file. */
   truncate(size: number): Promise<void> {
-    const s = checkFileSize(size);
-    return this.mp.run(async () => {
-      const inode = this.writable('truncate');
-      await truncateInode(this.mp, inode, s);
+    return rejecting(() => {
+      const s = checkFileSize(size);
+      return this.mp.run(async () => {
+        const inode = this.writable('truncate');
+        await truncateInode(this.mp, inode, s);
+      });
     });
   }
 
@@ -203,31 +247,33 @@ export class File {
    * space is not there.
    */
   allocate(pos: number, len: number, opts: AllocateOptions = {}): Promise<void> {
-    const r = checkRange(pos, len);
-    if (r.len > 0) checkFileEnd(r.pos + r.len);
-    return this.mp.run(async () => {
-      const inode = this.writable('allocate');
-      if (r.len === 0) return;
-      const bs = inode.blockSize;
-      const from = Math.floor(r.pos / bs);
-      const to = Math.ceil((r.pos + r.len) / bs);
-      await this.ensureSpace(holeBlocks(inode, from, to));
-      const ctx = this.mp.alloc;
-      let b = from;
-      while (b < to) {
-        const found = inode.extents.lookup(b);
-        if (found.kind === 'extent') {
-          b = found.extent.fileBlock + found.extent.blocks;
-          continue;
+    return rejecting(() => {
+      const r = checkRange(pos, len);
+      if (r.len > 0) checkFileEnd(r.pos + r.len);
+      return this.mp.run(async () => {
+        const inode = this.writable('allocate');
+        if (r.len === 0) return;
+        const bs = inode.blockSize;
+        const from = Math.floor(r.pos / bs);
+        const to = Math.ceil((r.pos + r.len) / bs);
+        await this.ensureSpace(holeBlocks(inode, from, to));
+        const ctx = this.mp.alloc;
+        let b = from;
+        while (b < to) {
+          const found = inode.extents.lookup(b);
+          if (found.kind === 'extent') {
+            b = found.extent.fileBlock + found.extent.blocks;
+            continue;
+          }
+          const end = Math.min(to, found.fileBlock + found.blocks);
+          const run = ctx.allocator.allocate(end - b, ctx.rotor);
+          ctx.rotor = run.start + run.blocks;
+          inode.extents.insert({ fileBlock: b, blocks: run.blocks, devBlock: run.start, state: 'unwritten' });
+          inode.metaDirty = true;
+          b += run.blocks;
         }
-        const end = Math.min(to, found.fileBlock + found.blocks);
-        const run = ctx.allocator.allocate(end - b, ctx.rotor);
-        ctx.rotor = run.start + run.blocks;
-        inode.extents.insert({ fileBlock: b, blocks: run.blocks, devBlock: run.start, state: 'unwritten' });
-        inode.metaDirty = true;
-        b += run.blocks;
-      }
-      if (!opts.keepSize && r.pos + r.len > inode.size) await truncateInode(this.mp, inode, r.pos + r.len);
+        if (!opts.keepSize && r.pos + r.len > inode.size) await truncateInode(this.mp, inode, r.pos + r.len);
+      });
     });
   }
 
@@ -265,18 +311,25 @@ export class File {
    * after any failure the file is as it was, and still writable.
    */
   enableVerity(opts: EnableVerityOptions = {}): Promise<void> {
-    const params = validateSealParams(opts);
-    const onProgress = opts.onProgress;
-    if (onProgress !== undefined && typeof onProgress !== 'function') throw fail('EINVAL', 'onProgress must be a function');
-    const signature = opts.signature;
-    if (signature !== undefined && !isUint8Array(signature)) return Promise.reject(fail('EINVAL', 'signature must be a Uint8Array (the DER bytes `fsverity sign` writes)'));
-    const inode = this.inode;
-    // As FS_IOC_ENABLE_VERITY: a second enable while one is under way is
-    // refused at once rather than queued behind it.
-    if (inode.enablePending) return Promise.reject(fail('EBUSY', `fs-verity is already being enabled on file ${JSON.stringify(inode.name)}`));
-    inode.enablePending = true;
-    return this.mp.run(async () => enableVerity(this.mp, this.alive(), params, onProgress, signature && Uint8Array.from(signature))).finally(() => {
-      inode.enablePending = false;
+    return rejecting(() => {
+      const params = validateSealParams(opts);
+      const onProgress = opts.onProgress;
+      if (onProgress !== undefined && typeof onProgress !== 'function') throw fail('EINVAL', 'onProgress must be a function');
+      const signature = opts.signature;
+      if (signature !== undefined && !isUint8Array(signature)) throw fail('EINVAL', 'signature must be a Uint8Array (the DER bytes `fsverity sign` writes)');
+      const inode = this.inode;
+      // As FS_IOC_ENABLE_VERITY: a second enable while one is under way is
+      // refused at once rather than queued behind it.
+      if (inode.enablePending) return Promise.reject(fail('EBUSY', `fs-verity is already being enabled on file ${JSON.stringify(inode.name)}`));
+      inode.enablePending = true;
+      return this.mp
+        .run(async () => {
+          this.mp.checkWritable('enableVerity');
+          return enableVerity(this.mp, this.alive(), params, onProgress, signature && Uint8Array.from(signature));
+        })
+        .finally(() => {
+          inode.enablePending = false;
+        });
     });
   }
 
@@ -294,10 +347,12 @@ export class File {
    * there is none). ENODATA when not sealed.
    */
   readVerityMetadata(type: VerityMetadataType, offset: number, length: number): Promise<Uint8Array> {
-    if (type !== 'merkle_tree' && type !== 'descriptor' && type !== 'signature') {
-      throw fail('EINVAL', `unknown fs-verity metadata type ${JSON.stringify(type)}: use merkle_tree, descriptor or signature`);
-    }
-    const r = checkRange(offset, length);
-    return this.mp.run(async () => readInodeVerityMetadata(this.mp, this.alive(), type, r.pos, r.len));
+    return rejecting(() => {
+      if (type !== 'merkle_tree' && type !== 'descriptor' && type !== 'signature') {
+        throw fail('EINVAL', `unknown fs-verity metadata type ${JSON.stringify(type)}: use merkle_tree, descriptor or signature`);
+      }
+      const r = checkRange(offset, length);
+      return this.mp.run(async () => readInodeVerityMetadata(this.mp, this.alive(), type, r.pos, r.len));
+    });
   }
 }

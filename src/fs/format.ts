@@ -484,6 +484,8 @@ export interface LoadResult {
    * the newest commit was damaged and `meta` is the one before it.
    */
   otherSlotInvalid?: { slot: number; reason: string };
+  /** The other slot's commit when it is valid too: what a load falls back to if the newest is damaged later. */
+  previous?: VolumeMeta;
 }
 
 async function writeBlocks(device: BlockDevice, offset: number, data: Uint8Array, blockSize: number): Promise<void> {
@@ -609,6 +611,7 @@ export async function load(device: BlockDevice): Promise<LoadResult> {
     state: { layout: best.sb.layout, generation: best.sb.generation },
     slot: best.sb.slot,
   };
+  if (valid[1] !== undefined) result.previous = valid[1].meta;
   const other = results[1 - best.sb.slot]!;
   if (typeof other === 'string' && other !== EMPTY_SLOT) {
     result.otherSlotInvalid = { slot: 1 - best.sb.slot, reason: other };
@@ -633,6 +636,8 @@ export class DeviceMetaStore {
   private readonly formatLayout: Layout | undefined;
   /** What the last `load` found wrong with the other slot, if anything. */
   otherSlotInvalid: { slot: number; reason: string } | undefined;
+  /** The other slot's valid commit at the last `load` (see MetaStore.fallbackMeta). */
+  fallbackMeta: VolumeMeta | undefined;
 
   constructor(
     private readonly device: BlockDevice,
@@ -657,6 +662,7 @@ export class DeviceMetaStore {
     const r = await load(this.device);
     this.state = r.state;
     this.otherSlotInvalid = r.otherSlotInvalid;
+    this.fallbackMeta = r.previous;
     return r.meta;
   }
 

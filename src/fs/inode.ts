@@ -10,7 +10,7 @@
  * `fsverityMetadataOffset(i_size, maxFolioSize)` (`cacheMetaStart`). The
  * iomap ops translate between the two with `cacheToDevice`.
  */
-import type { AddressSpace } from '../pagecache/index.js';
+import { PAGE_SIZE, type AddressSpace } from '../pagecache/index.js';
 import type { IomapBlockDevice, IomapInode } from '../iomap/types.js';
 import { fsverityMetadataOffset } from '../iomap/verity-offset.js';
 import { ExtentMap } from './extent-map.js';
@@ -49,6 +49,8 @@ export class Inode implements IomapInode {
   enablePending = false;
   /** Size or extents changed since the last commit. */
   metaDirty = false;
+  /** i_size in the newest commit (0 for a file never committed). */
+  committedSize: number;
 
   constructor(
     readonly ino: number,
@@ -61,6 +63,7 @@ export class Inode implements IomapInode {
     rec?: InodeRecord,
   ) {
     this.size = rec?.size ?? 0;
+    this.committedSize = this.size;
     this.flags = rec?.flags ?? 0;
     this.verity = this.flags & INODE_FLAG_VERITY ? 'sealed' : 'none';
     this.extents = rec ? ExtentMap.fromRecords(rec.extents) : new ExtentMap();
@@ -86,12 +89,28 @@ export class Inode implements IomapInode {
     return pos - this.cacheMetaStart + this.deviceMetaStart;
   }
 
+  /**
+   * The size a commit may record now. A smaller or equal size is always
+   * safe. A larger one only once the data under it is on the device: while
+   * any of it is dirty in the cache or delalloc, another file's fsync would
+   * otherwise make the new size durable over blocks that a crash leaves as
+   * zeros (XFS's old "NULL files after crash"; XFS too moves the on-disk
+   * size only as writeback completes). Until then the last committed size.
+   */
+  committableSize(): number {
+    if (this.size <= this.committedSize) return this.size;
+    if (this.mapping.dirtyFolios(Math.floor(this.committedSize / PAGE_SIZE)).length > 0) return this.committedSize;
+    const fromBlock = Math.floor(this.committedSize / this.blockSize);
+    if (this.extents.extents().some((e) => e.state === 'delalloc' && e.fileBlock + e.blocks > fromBlock)) return this.committedSize;
+    return this.size;
+  }
+
   /** The committable record. */
   toRecord(): InodeRecord {
     return {
       ino: this.ino,
       name: this.name,
-      size: this.size,
+      size: this.committableSize(),
       flags: (this.flags & ~INODE_FLAG_VERITY) | (this.verity === 'sealed' ? INODE_FLAG_VERITY : 0),
       extents: this.extents.toRecords(),
     };

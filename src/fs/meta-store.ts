@@ -20,6 +20,13 @@ export interface MetaStore {
   commit(meta: VolumeMeta): Promise<void>;
   /** Blocks [0, dataStart) the store keeps for itself; the allocator starts after them. */
   readonly dataStart: number;
+  /**
+   * After `load`: the older commit the store still holds and would fall
+   * back to if the newest were found damaged (undefined when there is
+   * none). Its blocks must not be overwritten until the next commit
+   * replaces it.
+   */
+  readonly fallbackMeta?: VolumeMeta | undefined;
 }
 
 function cloneMeta(m: VolumeMeta): VolumeMeta {

@@ -8,6 +8,7 @@
  * that this file imports nothing that imports it back: the filesystem's
  * files form no import circle.
  */
+import { fail } from '../errors.js';
 import type { BlockDevice } from '../device/block-device.js';
 import type { PageCache } from '../pagecache/index.js';
 import type { Allocator } from './allocator.js';
@@ -18,7 +19,13 @@ import type { PemInput } from '../verity/signature.js';
 export interface MountHooks {
   run<T>(fn: () => Promise<T> | T): Promise<T>;
   commit(): Promise<void>;
-  sync(): Promise<void>;
+  sync(freeSpace?: boolean): Promise<void>;
+}
+
+/** How this open of a volume treats fs-verity built-in signatures (set by Volume from its open options). */
+export interface SignaturePolicy {
+  readonly trusted: readonly PemInput[] | undefined;
+  readonly require: boolean;
 }
 
 /**
@@ -26,12 +33,6 @@ export interface MountHooks {
  * only; its methods other than `releaseExtent` are the volume's lock and
  * commits, with the errors and durability given at each.
  */
-/** How this open of a volume treats fs-verity built-in signatures (set by Volume from its open options). */
-export interface SignaturePolicy {
-  readonly trusted: readonly PemInput[] | undefined;
-  readonly require: boolean;
-}
-
 export class Mount {
   /** Checked by verity-signature.ts when a file is sealed or opened. */
   signatures: SignaturePolicy = { trusted: undefined, require: false };
@@ -51,6 +52,8 @@ export class Mount {
     readonly blockSize: number,
     /** Largest page-cache folio in bytes. */
     readonly maxFolioSize: number,
+    /** Opened read-only: every change is EROFS, and commits write nothing. */
+    readonly readOnly: boolean,
     private readonly hooks: MountHooks,
   ) {
     this.alloc = new FsAllocContext(allocator);
@@ -66,6 +69,11 @@ export class Mount {
     return this.hooks.run(fn);
   }
 
+  /** EROFS when the volume was opened read-only; `what` names the refused call. */
+  checkWritable(what: string): void {
+    if (this.readOnly) throw fail('EROFS', `${what}: the volume is open read-only`);
+  }
+
   /**
    * Under the lock: flush the device, then commit the metadata (EIO when
    * the device fails). Durable when it resolves.
@@ -76,10 +84,12 @@ export class Mount {
 
   /**
    * Under the lock: write back every file, then commit even if a writeback
-   * failed; rejects with the first error after.
+   * failed; rejects with the first error after. With `freeSpace`, commits
+   * even with nothing new, so that blocks only the previous commit still
+   * refers to become free (freed blocks wait two commits, see Allocator).
    */
-  sync(): Promise<void> {
-    return this.hooks.sync();
+  sync(freeSpace = false): Promise<void> {
+    return this.hooks.sync(freeSpace);
   }
 
   /** Give back the space of an extent taken out of a map: a reservation at once, blocks after the next commit. */

@@ -20,13 +20,13 @@
  *
  * All functions here run under the volume lock (`Mount.run`).
  */
-import { fail, isErrno } from '../errors.js';
+import { fail, isErrno, MAX_OFFSET } from '../errors.js';
 import { IOMAP_F_FSVERITY, type IomapFilledRange, type IomapVerifyHook } from '../iomap/types.js';
 import { iomapFsverityWrite } from '../iomap/buffered-write.js';
 import { iomapBufferedRead } from '../iomap/buffered-read.js';
 import { buildVerityMetadata } from '../verity/enable.js';
-import { locateDescriptor } from '../verity/layout.js';
-import type { VerityParams } from '../verity/params.js';
+import { locateDescriptor, verityLayout } from '../verity/layout.js';
+import { computeMerkleTreeParams, type VerityParams } from '../verity/params.js';
 import type { VerityOps } from '../verity/verity-ops.js';
 import { openVerity, type VerityInfo } from '../verity/open.js';
 import { measureVerity, type VerityMeasurement } from '../verity/measure.js';
@@ -254,6 +254,17 @@ export async function enableVerity(
 ): Promise<void> {
   if (inode.verity === 'sealed') throw fail('EEXIST', `${label(inode)} is already sealed with fs-verity`);
   if (inode.verity === 'building') throw fail('EBUSY', `fs-verity is already being enabled on ${label(inode)}`);
+  // The tree's size is known before anything is hashed: metadata that cannot
+  // fit below the largest file offset is refused at once (as the kernel's
+  // EFBIG), not after hashing a file of petabytes.
+  const metaBytes = verityLayout(computeMerkleTreeParams(params, inode.size).treeSize, inode.blockSize, signature.length).end;
+  const metaStart = Math.max(inode.deviceMetaStart, inode.cacheMetaStart);
+  if (metaStart > MAX_OFFSET || metaBytes > MAX_OFFSET - metaStart) {
+    throw fail(
+      'EFBIG',
+      `${label(inode)} is too large to seal: its ${metaBytes} bytes of fs-verity metadata would end past the largest file offset (2^53 - 1)`,
+    );
+  }
   if (signature.length === 0) await checkSignaturePolicy(mp, inode, params.algorithm, new Uint8Array(0), signature, 'seal');
   await writebackInode(mp, inode);
   await mp.device.flush();
@@ -266,9 +277,6 @@ export async function enableVerity(
     if (signature.length > 0) await checkSignaturePolicy(mp, inode, params.algorithm, built.descriptor, signature, 'seal');
     await writebackInode(mp, inode);
     await mp.device.flush();
-    inode.verity = 'sealed';
-    inode.metaDirty = true;
-    await mp.commit();
   } catch (e) {
     inode.verity = 'none';
     try {
@@ -278,6 +286,23 @@ export async function enableVerity(
       // enable drops it again. The first error is the one to report.
     }
     throw isErrno(e) ? e : fail('EIO', `enabling fs-verity on ${label(inode)} failed: ${(e as Error)?.message ?? e}`, e);
+  }
+  // Tree and descriptor are complete and on the device. From here the file
+  // is sealed: if the commit fails, its superblock may have reached the
+  // device anyway, so going back to writable could let a write change data
+  // under a seal that a crash then brings back. Sealed it stays, and the
+  // next sync commits it again; after a crash it is either sealed and
+  // verifying in full, or as it was.
+  inode.verity = 'sealed';
+  inode.metaDirty = true;
+  try {
+    await mp.commit();
+  } catch (e) {
+    throw fail(
+      'EIO',
+      `${label(inode)} is sealed, but committing the seal failed (${(e as Error)?.message ?? e}): it stays read-only, and the next sync or fsync commits it`,
+      e,
+    );
   }
 }
 

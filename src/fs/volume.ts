@@ -11,7 +11,7 @@
  */
 import { fail, isErrno, isUint8Array } from '../errors.js';
 import type { PemInput } from '../verity/signature.js';
-import type { BlockDevice } from '../device/block-device.js';
+import { BlockDevice } from '../device/block-device.js';
 import { PageCache, DEFAULT_CACHE_BYTES } from '../pagecache/index.js';
 import { DEFAULT_MAX_FOLIO_SIZE } from '../pagecache/index.js';
 import { Allocator } from './allocator.js';
@@ -39,6 +39,14 @@ export interface VolumeOpenOptions {
    * keeps it in this process instead.
    */
   metaStore?: MetaStore;
+  /**
+   * Open for reading only: nothing is ever written to the device (a
+   * read-only `FileDevice` needs it), and every call that would change the
+   * volume (create, remove, rename, and a file's write, truncate, allocate,
+   * enableVerity) fails with EROFS; sync, fsync and close have nothing to do.
+   * Default false. Not for `format`.
+   */
+  readOnly?: boolean;
   /**
    * Certificates (PEM) trusted to sign sealed files, the counterpart of the
    * kernel's `.fs-verity` keyring: a file sealed with a built-in signature
@@ -88,8 +96,17 @@ export interface VolumeSpace {
   totalBlocks: number;
   freeBlocks: number;
   reservedBlocks: number;
-  /** Freed since the last commit: free again after the next sync. */
+  /** Freed but not yet reusable: free again after the next two syncs (the previous commit still refers to them). */
   pendingFreeBlocks: number;
+}
+
+/** A synchronous throw (a refused argument) as a rejection: every method here returns a promise. */
+function rejecting<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 
 const MAX_FOLIO_LIMIT = 2 * 1024 * 1024;
@@ -119,6 +136,9 @@ function checkOpenOptions(opts: VolumeOpenOptions, blockSize: number): { maxFoli
  * claim is taken before any I/O and given back if `make` fails.
  */
 async function claimed(device: BlockDevice, make: () => Promise<Volume>): Promise<Volume> {
+  if (!(device instanceof BlockDevice)) {
+    throw fail('EINVAL', `a Volume needs a BlockDevice (MemoryDevice, FileDevice, ...), got ${device === null ? 'null' : typeof device}`);
+  }
   const token = claimDevice(device);
   try {
     const volume = await make();
@@ -166,13 +186,17 @@ export class Volume {
     /** Largest page-cache folio in bytes, as chosen at this open. */
     readonly maxFolioSize: number,
     private readonly meta: VolumeMeta,
+    /** Opened with `readOnly`: every change is EROFS. */
+    readonly readOnly = false,
   ) {
-    const used = meta.inodes.flatMap((i) => i.extents.map((e) => ({ start: e.devBlock, blocks: e.blocks })));
-    const allocator = new Allocator(meta.dataStart, meta.deviceBlocks, used);
-    this.mp = new Mount(device, cache, allocator, blockSize, maxFolioSize, {
+    const runs = (m: VolumeMeta) => m.inodes.flatMap((i) => i.extents.map((e) => ({ start: e.devBlock, blocks: e.blocks })));
+    // What open would fall back to is on the device too: its blocks are not reused before the next commit replaces it.
+    const fallback = store.fallbackMeta;
+    const allocator = new Allocator(meta.dataStart, meta.deviceBlocks, runs(meta), fallback ? runs(fallback) : []);
+    this.mp = new Mount(device, cache, allocator, blockSize, maxFolioSize, readOnly, {
       run: (fn) => this.run(fn),
       commit: () => this.commitLocked(),
-      sync: () => this.syncLocked(),
+      sync: (freeSpace) => this.syncLocked(freeSpace),
     });
     this.nextIno = meta.nextIno;
     for (const rec of meta.inodes) {
@@ -200,10 +224,11 @@ export class Volume {
    * open only. EINVAL for settings out of range or a device too small.
    */
   static async format(device: BlockDevice, opts: VolumeFormatOptions = {}): Promise<Volume> {
-    return claimed(device, () => Volume.formatClaimed(device, opts));
+    return claimed(device, () => Volume.formatClaimed(device, opts ?? {}));
   }
 
   private static async formatClaimed(device: BlockDevice, opts: VolumeFormatOptions): Promise<Volume> {
+    if (opts.readOnly || device.readOnly) throw fail('EROFS', 'cannot format a volume read-only: open the device read-write');
     const blockSize = checkPow2('blockSize', opts.blockSize ?? Math.max(4096, device.blockSize), 512, 65536);
     if (blockSize % device.blockSize !== 0) {
       throw fail('EINVAL', `blockSize ${blockSize} is not a multiple of the device block size ${device.blockSize}`);
@@ -229,10 +254,13 @@ export class Volume {
    * EBUSY while another Volume of this process has the device open.
    */
   static async open(device: BlockDevice, opts: VolumeOpenOptions = {}): Promise<Volume> {
-    return claimed(device, () => Volume.openClaimed(device, opts));
+    return claimed(device, () => Volume.openClaimed(device, opts ?? {}));
   }
 
   private static async openClaimed(device: BlockDevice, opts: VolumeOpenOptions): Promise<Volume> {
+    const readOnly = opts.readOnly ?? false;
+    if (typeof readOnly !== 'boolean') throw fail('EINVAL', 'readOnly must be a boolean');
+    if (device.readOnly && !readOnly) throw fail('EROFS', 'the device is read-only: open the volume with { readOnly: true }');
     const store = opts.metaStore ?? new DeviceMetaStore(device);
     const meta = await store.load();
     if (meta.blockSize % device.blockSize !== 0 || meta.deviceBlocks * meta.blockSize > device.size) {
@@ -241,7 +269,7 @@ export class Volume {
     const settings = checkOpenOptions(opts, meta.blockSize);
     const signatures = checkSignaturePolicy(opts);
     const cache = await PageCache.create({ budgetBytes: settings.cacheBytes });
-    const volume = new Volume(device, store, cache, meta.blockSize, settings.maxFolioSize, meta);
+    const volume = new Volume(device, store, cache, meta.blockSize, settings.maxFolioSize, meta, readOnly);
     volume.mp.signatures = signatures;
     return volume;
   }
@@ -290,20 +318,25 @@ export class Volume {
 
   /** Create an empty file. EEXIST when the name is taken. */
   create(name: string): Promise<File> {
-    const n = checkName(name);
-    return this.run(() => {
-      if (this.byName.has(n)) throw fail('EEXIST', `file ${JSON.stringify(n)} already exists`);
-      const inode = this.newInode(this.nextIno++, n);
-      inode.metaDirty = true;
-      this.byName.set(n, inode);
-      return new File(this.mp, inode);
+    return rejecting(() => {
+      const n = checkName(name);
+      return this.run(() => {
+        this.mp.checkWritable(`create ${JSON.stringify(n)}`);
+        if (this.byName.has(n)) throw fail('EEXIST', `file ${JSON.stringify(n)} already exists`);
+        const inode = this.newInode(this.nextIno++, n);
+        inode.metaDirty = true;
+        this.byName.set(n, inode);
+        return new File(this.mp, inode);
+      });
     });
   }
 
   /** Open an existing file. ENOENT when there is none of that name. */
   open(name: string): Promise<File> {
-    const n = checkName(name);
-    return this.run(() => new File(this.mp, this.lookup(n)));
+    return rejecting(() => {
+      const n = checkName(name);
+      return this.run(() => new File(this.mp, this.lookup(n)));
+    });
   }
 
   /** Names of all files, sorted. */
@@ -316,9 +349,12 @@ export class Volume {
    * the next commit, and every `File` open on it gets ENOENT from then on.
    */
   remove(name: string): Promise<void> {
-    const n = checkName(name);
-    return this.run(async () => {
-      await this.dropInode(this.lookup(n));
+    return rejecting(() => {
+      const n = checkName(name);
+      return this.run(async () => {
+        this.mp.checkWritable(`remove ${JSON.stringify(n)}`);
+        await this.dropInode(this.lookup(n));
+      });
     });
   }
 
@@ -353,6 +389,7 @@ export class Volume {
       return Promise.reject(e);
     }
     return this.run(async () => {
+      this.mp.checkWritable(`rename ${JSON.stringify(f)}`);
       const inode = this.lookup(f);
       if (f === t) return;
       if (inode.enablePending || inode.verity === 'building') {
@@ -392,9 +429,13 @@ export class Volume {
     return inode;
   }
 
-  /** Write back every file, flush the device and commit the metadata. EIO when any writeback failed. */
+  /**
+   * Write back every file, flush the device and commit the metadata. EIO
+   * when any writeback failed. Space freed before the previous commit is
+   * free again after this one (it commits for that alone if need be).
+   */
   sync(): Promise<void> {
-    return this.run(() => this.syncLocked());
+    return this.run(() => this.syncLocked(true));
   }
 
   /**
@@ -404,10 +445,11 @@ export class Volume {
    * ioends), so what did reach the device becomes durable, and the first
    * error is reported after.
    */
-  private async syncLocked(): Promise<void> {
+  private async syncLocked(freeSpace = false): Promise<void> {
+    if (this.readOnly) return;
     let firstError = await this.writebackAll();
     try {
-      await this.commitLocked();
+      await this.commitLocked(freeSpace);
     } catch (e) {
       firstError ??= e;
     }
@@ -431,11 +473,16 @@ export class Volume {
    * Flush the device, then commit the metadata (which flushes again). The
    * first flush orders the data before the metadata that points to it.
    */
-  private async commitLocked(): Promise<void> {
+  private async commitLocked(freeSpace = false): Promise<void> {
+    if (this.readOnly) return;
     await this.device.flush().catch((e: unknown) => {
       throw isErrno(e, 'EIO') ? e : fail('EIO', 'device flush failed', e);
     });
-    const dirty = this.volumeDirty || [...this.byName.values()].some((i) => i.metaDirty) || this.mp.alloc.allocator.pendingBlocks > 0;
+    const a = this.mp.alloc.allocator;
+    // With `freeSpace`, a commit with nothing new in it still hands back the
+    // blocks that only the previous commit refers to (see Allocator).
+    const dirty =
+      this.volumeDirty || [...this.byName.values()].some((i) => i.metaDirty) || a.uncommittedFreedBlocks > 0 || (freeSpace && a.pendingBlocks > 0);
     if (!dirty) return;
     const meta: VolumeMeta = {
       blockSize: this.blockSize,
@@ -445,7 +492,12 @@ export class Volume {
       inodes: [...this.byName.values()].sort((a, b) => a.ino - b.ino).map((i) => i.toRecord()),
     };
     await this.store.commit(meta);
-    for (const i of this.byName.values()) i.metaDirty = false;
+    const recorded = new Map(meta.inodes.map((r) => [r.ino, r.size]));
+    for (const i of this.byName.values()) {
+      i.committedSize = recorded.get(i.ino) ?? i.committedSize;
+      // A size held back (its data not yet written) is committed later.
+      i.metaDirty = i.committedSize !== i.size;
+    }
     this.volumeDirty = false;
     this.mp.alloc.allocator.committed();
   }

@@ -45,6 +45,22 @@ async function fillPartialBlocks(iter: IomapIterState, folio: Folio, off: number
 }
 
 /**
+ * Refuse to copy from a buffer that no longer holds the bytes to write. The
+ * caller may have transferred (detached) or shrunk it while the write was
+ * queued or waiting on the device; copying fewer bytes than the range then
+ * marked up to date would expose whatever the folio's memory held before
+ * (another file's bytes).
+ */
+function checkSource(data: Uint8Array, dataOff: number, n: number): void {
+  if (data.byteLength < dataOff + n) {
+    throw fail(
+      'EINVAL',
+      `the buffer being written changed under the write (now ${data.byteLength} bytes, ${dataOff + n} needed): it was transferred or resized before the write finished; keep it until the write's promise settles`,
+    );
+  }
+}
+
+/**
  * Zero stale bytes past the old EOF when i_size grows from `from` to `to`
  * (pagecache_isize_extended): the folio holding the old EOF may hold bytes
  * past it (a partial block read in, data left by a failed write); they
@@ -202,7 +218,10 @@ async function iomapWriteFolios(iter: IomapIterState, ops: IomapOps, fill: (w: W
  * covers into folios, one folio at a time (iomap_write_iter).
  */
 function writeIter(iter: IomapIterState, ops: IomapOps, data: Uint8Array, dataStart: number): Promise<number> {
-  return iomapWriteFolios(iter, ops, (w) => w.folio.copyIn(w.off, data, w.pos - dataStart, w.n));
+  return iomapWriteFolios(iter, ops, (w) => {
+    checkSource(data, w.pos - dataStart, w.n);
+    w.folio.copyIn(w.off, data, w.pos - dataStart, w.n);
+  });
 }
 
 /**

@@ -24,6 +24,11 @@ export function nodeFsPromises(): Promise<never> {
   return unavailable('node:fs/promises (fsverityDigestFile, local paths)');
 }
 
+/** Refuses: `node:net` (the image lock of a FileDevice) needs Node. */
+export function nodeNet(): Promise<never> {
+  return unavailable('node:net (the image lock of FileDevice)');
+}
+
 /** Refuses: `node:os` needs Node (browsers use navigator.hardwareConcurrency). */
 export function nodeOs(): Promise<never> {
   return unavailable('node:os');
@@ -45,5 +50,5 @@ export function nodeModule(): Promise<never> {
 }
 
 // Both sides must offer the same names: this fails to compile when they drift.
-const sameNames: Record<keyof typeof NodeSide, unknown> = { HAS_NODE, nodeFs, nodeFsPromises, nodeOs, nodeWorkerThreads, nodeStream, nodeModule };
+const sameNames: Record<keyof typeof NodeSide, unknown> = { HAS_NODE, nodeFs, nodeFsPromises, nodeNet, nodeOs, nodeWorkerThreads, nodeStream, nodeModule };
 void sameNames;

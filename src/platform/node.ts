@@ -22,6 +22,11 @@ export function nodeFsPromises(): Promise<typeof import('node:fs/promises')> {
   return import('node:fs/promises');
 }
 
+/** `node:net` (the image lock's abstract sockets). */
+export function nodeNet(): Promise<typeof import('node:net')> {
+  return import('node:net');
+}
+
 /** `node:os`. */
 export function nodeOs(): Promise<typeof import('node:os')> {
   return import('node:os');

@@ -50,7 +50,7 @@ function isPowerOfTwo(n: number): boolean {
   return Number.isSafeInteger(n) && n > 0 && 2 ** Math.round(Math.log2(n)) === n;
 }
 
-function common(opts: VerityParamsOptions | undefined, maxBlock: number, minBlock: number, who: string): VerityParams {
+function common(opts: VerityParamsOptions | undefined, maxBlock: number, minBlock: number, who: string, longSalt: 'EINVAL' | 'EMSGSIZE'): VerityParams {
   if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
     throw fail('EINVAL', `fs-verity options must be an object, got ${opts === null ? 'null' : typeof opts}`);
   }
@@ -76,7 +76,7 @@ function common(opts: VerityParamsOptions | undefined, maxBlock: number, minBloc
     throw fail('EINVAL', 'the salt must be a Uint8Array');
   }
   if (salt.length > MAX_SALT_SIZE) {
-    throw fail('EINVAL', `salt of ${salt.length} bytes is too long: fs-verity allows at most ${MAX_SALT_SIZE}`);
+    throw fail(longSalt, `salt of ${salt.length} bytes is too long: fs-verity allows at most ${MAX_SALT_SIZE}`);
   }
   return Object.freeze({
     algorithm,
@@ -91,15 +91,17 @@ function common(opts: VerityParamsOptions | undefined, maxBlock: number, minBloc
  * fsverity-utils' `fsverity digest` does; throws EINVAL saying what is wrong.
  */
 export function validateDigestParams(opts?: VerityParamsOptions): VerityParams {
-  return common(opts, MAX_DIGEST_BLOCK_SIZE, 1, 'for fsverity digest');
+  return common(opts, MAX_DIGEST_BLOCK_SIZE, 1, 'for fsverity digest', 'EINVAL');
 }
 
 /**
  * Check parameters for sealing a file of the engine: the kernel's limits
- * (Merkle block 1024..65536), stricter than `validateDigestParams`.
+ * (Merkle block 1024..65536), stricter than `validateDigestParams`. A salt
+ * over 32 bytes is EMSGSIZE here, as FS_IOC_ENABLE_VERITY says ("the salt
+ * or signature is too long"); `fsverity digest` keeps its own EINVAL.
  */
 export function validateSealParams(opts?: VerityParamsOptions): VerityParams {
-  return common(opts, MAX_SEAL_BLOCK_SIZE, MIN_SEAL_BLOCK_SIZE, 'for enabling fs-verity on a file');
+  return common(opts, MAX_SEAL_BLOCK_SIZE, MIN_SEAL_BLOCK_SIZE, 'for enabling fs-verity on a file', 'EMSGSIZE');
 }
 
 /**

@@ -163,20 +163,33 @@ describe('Allocator', () => {
     expect(a.reservedBlocks).toBe(0);
   });
 
-  it('holds freed blocks back until the next commit', () => {
+  it('holds freed blocks back for two commits (the one before the next is what open falls back to)', () => {
     const a = new Allocator(0, 8);
     const r = a.allocate(8, 0);
     a.release(r.start, 4);
     expect(a.freeBlocks).toBe(0);
     expect(a.pendingBlocks).toBe(4);
-    expect(() => a.reserve(1)).toThrow(/4 more become free at the next sync/);
+    expect(() => a.reserve(1)).toThrow(/4 more become free over the next two syncs/);
+    a.committed();
+    expect(a.freeBlocks).toBe(0);
+    expect(a.pendingBlocks).toBe(4);
     a.committed();
     expect(a.freeBlocks).toBe(4);
     a.release(4, 4);
     a.committed();
+    a.committed();
     expect(a.freeRuns()).toEqual([{ start: 0, blocks: 8 }]);
     a.release(0, 1);
+    a.committed();
     expect(() => a.committed()).toThrow(/double free/);
+  });
+
+  it('keeps the blocks of the fallback commit out of use until the second commit', () => {
+    const a = new Allocator(0, 10, [{ start: 0, blocks: 2 }], [{ start: 1, blocks: 4 }]);
+    expect(a.freeRuns()).toEqual([{ start: 5, blocks: 5 }]);
+    expect(a.pendingBlocks).toBe(3);
+    a.committed();
+    expect(a.freeRuns()).toEqual([{ start: 2, blocks: 8 }]);
   });
 
   it('starts from the runs of committed extents', () => {

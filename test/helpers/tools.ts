@@ -50,6 +50,9 @@ const KNOWN: Record<string, Known> = {
   fusermount: { paths: ['/usr/bin/fusermount', '/bin/fusermount'], install: 'FUSE 2 (Debian: apt-get install fuse libfuse2)' },
   fio: { paths: ['/usr/bin/fio'], install: 'fio (Debian: apt-get install fio)' },
   script: { paths: ['/usr/bin/script'], install: 'util-linux script (Debian: apt-get install bsdutils)' },
+  mkfifo: { paths: ['/usr/bin/mkfifo', '/bin/mkfifo'], install: 'coreutils (Debian: apt-get install coreutils)' },
+  mknod: { paths: ['/usr/bin/mknod', '/bin/mknod'], install: 'coreutils (Debian: apt-get install coreutils)' },
+  setpriv: { paths: ['/usr/bin/setpriv', '/bin/setpriv'], install: 'util-linux (Debian: apt-get install util-linux)' },
 };
 
 function executable(p: string): boolean {

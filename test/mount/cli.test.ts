@@ -1,14 +1,15 @@
 /**
  * `iomap-verity mount` as a real process (the built command line): it
  * serves until `fusermount -u`, SIGINT or SIGTERM, then commits and closes,
- * and exits 0; bad command lines and mount points fail with a message; and
+ * and exits 0; bad command lines and mount points fail with a message; a
+ * read-only mount shares the image with read-only commands; and
  * a SIGKILL in the middle of a write workload leaves an image that opens
  * with every fsynced file (one round here, more in mount.slow.test.ts).
  *
  * Needs `npm run build` (the test script runs it first).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -93,6 +94,23 @@ describe('iomap-verity mount: command line', () => {
       expect((await contents('b')).toString()).toBe(signal);
     });
   }
+
+  it.runIf(HAVE_FUSE)('a read-only mount shares the image with read-only commands, while a writing command gets EBUSY', async () => {
+    requireFuseInCi();
+    writeFileSync(join(dir, 'src'), 'read me\n');
+    expect(cli(['put', img, 'a', join(dir, 'src')], dir).status).toBe(0);
+    running = await mountWithCli(img, mnt, ['--read-only']);
+    expect(readFileSync(join(mnt, 'a'), 'utf8')).toBe('read me\n');
+    const ls = cli(['ls', img], dir);
+    expect(ls.status, ls.err).toBe(0);
+    expect(ls.out).toContain('a');
+    const rm = cli(['rm', img, 'a'], dir);
+    expect(rm.status).toBe(1);
+    expect(rm.err).toContain('EBUSY');
+    expect(await fusermountU(mnt)).toBe(0);
+    expect((await running.exited).code).toBe(0);
+    expect((await contents('a')).toString()).toBe('read me\n');
+  });
 
   it.runIf(HAVE_FUSE)('a second mount of the same directory is EBUSY', async () => {
     requireFuseInCi();

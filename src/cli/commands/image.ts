@@ -7,14 +7,44 @@
  * Exit statuses as elsewhere: 2 for a bad command line, 1 for a failure
  * while working (the message names the errno code).
  */
-import { closeSync, createReadStream, existsSync, openSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsc,
+  fstatSync,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { FileDevice, IomapVerityError, Volume, type File } from '../../index.js';
+import { basename, dirname, join } from 'node:path';
+import { FileDevice, IomapVerityError, Volume, isErrno, type File } from '../../index.js';
 import { EXIT_FAILURE, UsageError, type CliIo, type Command } from '../command.js';
 import { getoptLong, type LongOption } from '../getopt.js';
 import { createProgress } from '../progress.js';
 
 const CHUNK = 1 << 20;
+
+/**
+ * Page-cache budget of every command: with the 1 MiB chunks, the worker
+ * pool and Node itself this keeps a command well under 160 MiB of RSS
+ * whatever the file size (the cache is reclaimed, not grown, past it).
+ */
+const CLI_CACHE_BYTES = 32 << 20;
+
+/**
+ * Names in the volume that `put` writes under before it renames them into
+ * place. One left behind (a command killed mid-way) is removed by the next
+ * command that opens the image for writing: the image lock says no other
+ * command can be using it.
+ */
+const TMP_PREFIX = '.iomap-verity-put.';
 
 /** `64M`, `1G`, `4096`: a size with an optional K/M/G/T suffix (powers of 1024). */
 export function parseSize(text: string, what: string): number {
@@ -39,13 +69,57 @@ function parse(cmd: string, args: string[], longopts: readonly LongOption[], ope
   return { opts, operands: parsed.operands };
 }
 
-/** Open the volume in image `path`, run `body`, close (which syncs). */
-async function withVolume<T>(path: string, body: (v: Volume) => Promise<T>): Promise<T> {
-  if (!existsSync(path)) throw new IomapVerityError('ENOENT', `image '${path}' does not exist (make one with 'iomap-verity mkfs')`);
-  const dev = await FileDevice.open(path, { blockSize: 512 });
+/** Node's error for `path` as one of ours, keeping its errno name when we have it. */
+function nodeError(e: unknown, what: string): IomapVerityError {
+  if (e instanceof IomapVerityError) return e;
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const known = ['ENOENT', 'EISDIR', 'ENOTDIR', 'EEXIST', 'ENOSPC', 'EFBIG', 'EROFS', 'ENAMETOOLONG'] as const;
+  const ours = known.find((k) => k === code) ?? (code === 'EACCES' || code === 'EPERM' ? 'EPERM' : 'EIO');
+  return new IomapVerityError(ours, `${what}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
   try {
-    const vol = await Volume.open(dev);
+    return lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw nodeError(e, `cannot look at '${path}'`);
+  }
+}
+
+/** fsync the directory holding `path`, so a rename or link in it is durable. */
+function syncDir(path: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dirname(path), fsc.O_RDONLY | fsc.O_DIRECTORY);
+    fsyncSync(fd);
+  } catch (e) {
+    throw nodeError(e, `cannot sync the directory of '${path}'`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Open the volume in image `path`, run `body`, close (which syncs).
+ * `write`: the image lock is exclusive and leftovers of a killed `put` are
+ * removed first; otherwise the image file is opened read-only, shared with
+ * other readers, and may be one the user cannot write.
+ */
+async function withVolume<T>(path: string, mode: 'read' | 'write', body: (v: Volume) => Promise<T>): Promise<T> {
+  if (lstatOrUndefined(path) === undefined) {
+    throw new IomapVerityError('ENOENT', `image '${path}' does not exist (make one with 'iomap-verity mkfs')`);
+  }
+  const readOnly = mode === 'read';
+  const dev = await FileDevice.open(path, { blockSize: 512, readOnly });
+  try {
+    const vol = await Volume.open(dev, { readOnly, cacheBytes: CLI_CACHE_BYTES });
     try {
+      if (!readOnly) {
+        const stale = (await vol.list()).filter((n) => n.startsWith(TMP_PREFIX));
+        for (const n of stale) await vol.remove(n);
+        if (stale.length > 0) await vol.sync();
+      }
       return await body(vol);
     } finally {
       await vol.close();
@@ -64,8 +138,11 @@ async function readSignatureFile(path: string): Promise<Uint8Array> {
   }
 }
 
-function writeOut(io: CliIo, bytes: Uint8Array): void {
-  (io.stdout as { write(b: Uint8Array | string): unknown }).write(bytes);
+/** Write to stdout, waiting while the pipe is full, so memory stays bounded however slow the reader. */
+function writeOut(io: CliIo, bytes: Uint8Array): Promise<void> | undefined {
+  const out = io.stdout as { write(b: Uint8Array | string): boolean; once?(ev: string, f: () => void): unknown };
+  if (out.write(bytes) !== false || typeof out.once !== 'function') return undefined;
+  return new Promise((resolve) => out.once!('drain', resolve));
 }
 
 /** Run a command body, turning engine errors into a message and exit 1. */
@@ -90,77 +167,224 @@ function command(name: string, summary: string, usage: string, run: Command['run
   return { name, summary, usage: `Usage:\n    iomap-verity ${usage}\n`, run };
 }
 
-/** `mkfs IMG`: make a new volume image file. */
-export const mkfsCommand = command('mkfs', 'make a new volume image file', 'mkfs IMG [--size=64M] [--block-size=4096]', async (args, io) => {
-  const { opts, operands } = parse('mkfs', args, [{ name: 'size', hasArg: true }, { name: 'block-size', hasArg: true }], [1, 1]);
-  const size = parseSize(opts.get('size') ?? '64M', 'size');
-  const blockSize = parseSize(opts.get('block-size') ?? '4096', 'block size');
-  const img = operands[0]!;
-  return guarded(io, async () => {
-    if (size % 512 !== 0) throw new IomapVerityError('EINVAL', `image size ${size} is not a multiple of 512 bytes`);
-    if (existsSync(img)) unlinkSync(img);
-    const dev = await FileDevice.open(img, { blockSize: 512, size, create: true });
-    try {
-      const vol = await Volume.format(dev, { blockSize });
-      const space = vol.space();
-      await vol.close();
-      io.stdout.write(`${img}: ${size} bytes, ${blockSize}-byte blocks, ${space.freeBlocks * blockSize} bytes free\n`);
-    } finally {
-      await dev.close();
-    }
-  });
-});
+/** A name beside `path` that nothing else uses (created with O_EXCL by whoever takes it). */
+function besidePath(path: string, what: string): string {
+  return join(dirname(path), `.${basename(path)}.${what}-${process.pid}-${Date.now().toString(36)}`);
+}
 
-/** `put IMG NAME SRC`: copy a file into an image. */
-export const putCommand = command('put', 'copy a file into an image', 'put IMG NAME SRC', async (args, io) => {
-  const { operands } = parse('put', args, [], [3, 3]);
-  const [img, name, src] = operands as [string, string, string];
-  return guarded(io, async () => {
-    let total: number;
-    try {
-      total = statSync(src).size;
-    } catch (e) {
-      throw new IomapVerityError('ENOENT', `can't read '${src}': ${(e as Error).message}`);
-    }
-    await withVolume(img, async (vol) => {
-      if ((await vol.list()).includes(name)) await vol.remove(name);
-      const f = await vol.create(name);
-      const bar = createProgress(io, name, total);
-      let pos = 0;
-      for await (const chunk of createReadStream(src, { highWaterMark: CHUNK })) {
-        await f.write(pos, chunk as Buffer);
-        pos += (chunk as Buffer).length;
-        bar?.update(pos, total);
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone, or never made.
+  }
+}
+
+/** `mkfs IMG`: make a new volume image file, never replacing anything but a regular file (and that only with --force). */
+export const mkfsCommand = command(
+  'mkfs',
+  'make a new volume image file',
+  'mkfs IMG [--size=64M] [--block-size=4096] [--force]',
+  async (args, io) => {
+    const { opts, operands } = parse(
+      'mkfs',
+      args,
+      [{ name: 'size', hasArg: true }, { name: 'block-size', hasArg: true }, { name: 'force', hasArg: false }],
+      [1, 1],
+    );
+    const size = parseSize(opts.get('size') ?? '64M', 'size');
+    const blockSize = parseSize(opts.get('block-size') ?? '4096', 'block size');
+    const force = opts.has('force');
+    const img = operands[0]!;
+    return guarded(io, async () => {
+      if (size % 512 !== 0) throw new IomapVerityError('EINVAL', `image size ${size} is not a multiple of 512 bytes`);
+      const st = lstatOrUndefined(img);
+      if (st !== undefined && !force) {
+        throw new IomapVerityError('EEXIST', `'${img}' already exists: choose another name, or pass --force to replace it with a new, empty image`);
       }
-      await f.fsync();
-      bar?.done();
+      if (st !== undefined && !st.isFile()) {
+        const kind = st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isBlockDevice() || st.isCharacterDevice() ? 'a device node' : 'not a regular file';
+        throw new IomapVerityError('EEXIST', `'${img}' is ${kind}: mkfs only ever replaces a regular file, even with --force`);
+      }
+      // The image being replaced must not be in use by another command: hold its write lock until the new one is in place.
+      let old: FileDevice | undefined;
+      if (st !== undefined) {
+        try {
+          old = await FileDevice.open(img, { blockSize: 512 });
+        } catch (e) {
+          // Not a device we can open (an odd size, say) cannot be an image in use; anything else stops us.
+          if (!isErrno(e, 'EINVAL')) throw e;
+        }
+      }
+      const tmp = besidePath(img, 'mkfs');
+      try {
+        const dev = await FileDevice.open(tmp, { blockSize: 512, size, create: true, exclusive: true });
+        let space;
+        try {
+          const vol = await Volume.format(dev, { blockSize, cacheBytes: CLI_CACHE_BYTES });
+          space = vol.space();
+          await vol.close();
+        } finally {
+          await dev.close();
+        }
+        try {
+          // Over nothing: link fails if something appeared at IMG meanwhile, so nothing is replaced by surprise.
+          if (st === undefined) {
+            linkSync(tmp, img);
+            unlinkSync(tmp);
+          } else renameSync(tmp, img);
+        } catch (e) {
+          throw nodeError(e, `cannot put the new image at '${img}'`);
+        }
+        syncDir(img);
+        io.stdout.write(`${img}: ${size} bytes, ${blockSize}-byte blocks, ${space.freeBlocks * blockSize} bytes free\n`);
+      } finally {
+        unlinkQuietly(tmp);
+        await old?.close();
+      }
     });
+  },
+);
+
+/** Open `src` for reading as a regular file: EISDIR, ENOENT, EPERM, ... before the image is touched. */
+function openSource(src: string): { fd: number; size: number } {
+  let fd: number;
+  try {
+    fd = openSync(src, 'r');
+  } catch (e) {
+    throw nodeError(e, `can't read '${src}'`);
+  }
+  const st = fstatSync(fd);
+  if (st.isDirectory()) {
+    closeSync(fd);
+    throw new IomapVerityError('EISDIR', `can't read '${src}': it is a directory`);
+  }
+  return { fd, size: st.isFile() ? st.size : 0 };
+}
+
+/** `put IMG NAME SRC`: copy a file into an image, all or nothing (a sealed file is replaced only with --force). */
+export const putCommand = command('put', 'copy a file into an image, all or nothing', 'put IMG NAME SRC [--force]', async (args, io) => {
+  const { opts, operands } = parse('put', args, [{ name: 'force', hasArg: false }], [3, 3]);
+  const [img, name, src] = operands as [string, string, string];
+  const force = opts.has('force');
+  return guarded(io, async () => {
+    const source = openSource(src);
+    try {
+      await withVolume(img, 'write', async (vol) => {
+        if ((await vol.list()).includes(name) && (await vol.open(name)).isVerity && !force) {
+          throw new IomapVerityError('EPERM', `'${name}' in ${img} is sealed with fs-verity: pass --force to replace it`);
+        }
+        // Everything goes into a file of its own; one rename and one commit swap it in.
+        const tmpName = `${TMP_PREFIX}${process.pid}.${Date.now().toString(36)}`;
+        const f = await vol.create(tmpName);
+        try {
+          const total = source.size;
+          const bar = createProgress(io, name, total);
+          const buf = new Uint8Array(CHUNK);
+          let pos = 0;
+          for (;;) {
+            let n: number;
+            try {
+              n = readSync(source.fd, buf, 0, CHUNK, null);
+            } catch (e) {
+              throw nodeError(e, `can't read '${src}'`);
+            }
+            if (n === 0) break;
+            await f.write(pos, buf.subarray(0, n));
+            pos += n;
+            bar?.update(pos, Math.max(pos, total));
+          }
+          await vol.rename(tmpName, name, { replaceSealed: force });
+          await vol.sync();
+          bar?.done();
+        } catch (e) {
+          // The old file, or no file, as before: drop what was written (committed by the close).
+          await vol.remove(tmpName).catch(() => undefined);
+          throw e;
+        }
+      });
+    } finally {
+      closeSync(source.fd);
+    }
   });
 });
 
-async function readAll(f: File, io: CliIo, label: string, sink: (b: Uint8Array) => void): Promise<void> {
+async function readAll(f: File, io: CliIo, label: string, sink: (b: Uint8Array) => Promise<void> | undefined | void): Promise<void> {
   const total = f.size;
   const bar = createProgress(io, label, total);
   for (let pos = 0; pos < total; pos += CHUNK) {
-    sink(await f.read(pos, Math.min(CHUNK, total - pos)));
+    const wait = sink(await f.read(pos, Math.min(CHUNK, total - pos)));
+    if (wait) await wait;
     bar?.update(Math.min(pos + CHUNK, total), total);
   }
   bar?.done();
 }
 
-/** `get IMG NAME [DST]`: copy a file out of an image, verified if sealed. */
-export const getCommand = command('get', 'copy a file out of an image (verified if sealed)', 'get IMG NAME [DST]', async (args, io) => {
+function writeAllSync(fd: number, b: Uint8Array, what: string): void {
+  try {
+    for (let done = 0; done < b.length; ) done += writeSync(fd, b, done, b.length - done);
+  } catch (e) {
+    throw nodeError(e, `cannot write '${what}'`);
+  }
+}
+
+/** `get IMG NAME [DST]`: copy a file out of an image, verified if sealed; DST appears only once complete. */
+export const getCommand = command('get', 'copy a file out of an image (verified if sealed), all or nothing', 'get IMG NAME [DST]', async (args, io) => {
   const { operands } = parse('get', args, [], [2, 3]);
-  const [img, name, dst] = operands as [string, string, string | undefined];
+  const [img, name] = operands as [string, string];
+  let dst = operands[2];
   return guarded(io, () =>
-    withVolume(img, async (vol) => {
+    withVolume(img, 'read', async (vol) => {
       const f = await vol.open(name);
       if (dst === undefined) return readAll(f, io, name, (b) => writeOut(io, b));
-      const fd = openSync(dst, 'w');
+      let st = lstatOrUndefined(dst);
+      // Through a symbolic link, as cp does: the copy replaces the file it points to.
+      if (st?.isSymbolicLink()) {
+        try {
+          dst = realpathSync(dst);
+        } catch (e) {
+          throw nodeError(e, `cannot follow the link '${dst}'`);
+        }
+        st = lstatOrUndefined(dst);
+      }
+      if (st?.isDirectory()) throw new IomapVerityError('EISDIR', `'${dst}' is a directory: give the path of the file to write`);
+      if (st !== undefined && !st.isFile()) {
+        // A FIFO, a terminal, /dev/null: nothing to swap in, the bytes go straight there.
+        let fd: number;
+        try {
+          fd = openSync(dst, 'w');
+        } catch (e) {
+          throw nodeError(e, `cannot open '${dst}'`);
+        }
+        try {
+          return await readAll(f, io, name, (b) => writeAllSync(fd, b, dst));
+        } finally {
+          closeSync(fd);
+        }
+      }
+      // A new file beside DST, renamed over it only once every byte was read (and verified) and is on disk.
+      const tmp = besidePath(dst, 'get');
+      let fd: number;
       try {
-        await readAll(f, io, name, (b) => writeSync(fd, b));
+        fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o666);
+      } catch (e) {
+        throw nodeError(e, `cannot create a file beside '${dst}'`);
+      }
+      try {
+        try {
+          await readAll(f, io, name, (b) => writeAllSync(fd, b, tmp));
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+        try {
+          renameSync(tmp, dst);
+        } catch (e) {
+          throw nodeError(e, `cannot put the copy at '${dst}'`);
+        }
+        syncDir(dst);
       } finally {
-        closeSync(fd);
+        unlinkQuietly(tmp);
       }
     }),
   );
@@ -170,8 +394,10 @@ export const getCommand = command('get', 'copy a file out of an image (verified 
 export const lsCommand = command('ls', 'list the files of an image', 'ls IMG', async (args, io) => {
   const { operands } = parse('ls', args, [], [1, 1]);
   return guarded(io, () =>
-    withVolume(operands[0]!, async (vol) => {
+    withVolume(operands[0]!, 'read', async (vol) => {
       for (const name of (await vol.list()).sort()) {
+        // A put killed mid-way left this; the next writer removes it.
+        if (name.startsWith(TMP_PREFIX)) continue;
         const f = await vol.open(name);
         io.stdout.write(`${f.size}\t${f.isVerity ? 'verity' : '-'}\t${name}\n`);
       }
@@ -182,7 +408,13 @@ export const lsCommand = command('ls', 'list the files of an image', 'ls IMG', a
 /** `rm IMG NAME`: remove a file from an image. */
 export const rmCommand = command('rm', 'remove a file from an image', 'rm IMG NAME', async (args, io) => {
   const { operands } = parse('rm', args, [], [2, 2]);
-  return guarded(io, () => withVolume(operands[0]!, (vol) => vol.remove(operands[1]!)));
+  // Success is reported only once the removal is committed.
+  return guarded(io, () =>
+    withVolume(operands[0]!, 'write', async (vol) => {
+      await vol.remove(operands[1]!);
+      await vol.sync();
+    }),
+  );
 });
 
 /** `enable IMG NAME`: seal a file of an image with fs-verity. */
@@ -203,7 +435,7 @@ export const enableCommand = command(
     const salt = opts.has('salt') ? hexSalt(opts.get('salt')!) : new Uint8Array(0);
     const sigPath = opts.get('signature');
     return guarded(io, () =>
-      withVolume(operands[0]!, async (vol) => {
+      withVolume(operands[0]!, 'write', async (vol) => {
         // As `fsverity enable --signature`: the file `fsverity sign` wrote, stored after the descriptor.
         const signature = sigPath === undefined ? undefined : await readSignatureFile(sigPath);
         const f = await vol.open(operands[1]!);
@@ -219,7 +451,7 @@ export const enableCommand = command(
 export const measureCommand = command('measure', "print a sealed file's fs-verity digest, like `fsverity measure`", 'measure IMG NAME', async (args, io) => {
   const { operands } = parse('measure', args, [], [2, 2]);
   return guarded(io, () =>
-    withVolume(operands[0]!, async (vol) => {
+    withVolume(operands[0]!, 'read', async (vol) => {
       const m = await (await vol.open(operands[1]!)).measureVerity();
       io.stdout.write(`${m.formatted} ${operands[1]}\n`);
     }),
@@ -248,12 +480,12 @@ export const dumpCommand = command(
       throw new UsageError('ERROR: --offset and --length take non-negative integers');
     }
     return guarded(io, () =>
-      withVolume(operands[0]!, async (vol) => {
+      withVolume(operands[0]!, 'read', async (vol) => {
         const f = await vol.open(operands[1]!);
         for (let pos = offset, left = length; left > 0; ) {
           const b = await f.readVerityMetadata(type, pos, Math.min(left, CHUNK));
           if (b.length === 0) break;
-          writeOut(io, b);
+          await writeOut(io, b);
           pos += b.length;
           left -= b.length;
         }

@@ -35,8 +35,9 @@ export const mountCommand: Command = {
     let vol: Volume | undefined;
     try {
       if (!existsSync(img)) throw new IomapVerityError('ENOENT', `image '${img}' does not exist (make one with 'iomap-verity mkfs')`);
-      dev = await FileDevice.open(img, { blockSize: 512 });
-      vol = await Volume.open(dev, cacheBytes === undefined ? {} : { cacheBytes });
+      // Read-only: the image is opened O_RDONLY and shared with other readers (a 0444 image works).
+      dev = await FileDevice.open(img, { blockSize: 512, readOnly });
+      vol = await Volume.open(dev, cacheBytes === undefined ? { readOnly } : { cacheBytes, readOnly });
       const mount = await mountVolume(vol, dir, { readOnly, allowOther: has('allow-other') });
       const stop = () => {
         mount.unmount().catch(() => undefined);
