@@ -41,3 +41,35 @@ describe('digest --json', () => {
     expect(r.stderr).toMatch(/No such file or directory/);
   });
 });
+
+describe('image commands: --json, names with control characters, dump offsets', () => {
+  it('ls and measure print JSON; ls escapes control characters in names; dump --offset takes sizes', async () => {
+    const img = join(dir, 'img');
+    const src = join(dir, 'payload');
+    const payload = randomBytes(100_000, 9);
+    writeFileSync(src, payload);
+    expect(cli('mkfs', img, '--size=16M').status).toBe(0);
+    const evil = 'a\nb\u001b[2Jc\\d';
+    expect(cli('put', img, evil, src).status).toBe(0);
+    expect(cli('put', img, 'plain', src).status).toBe(0);
+    expect(cli('enable', img, 'plain').status).toBe(0);
+    const ls = cli('ls', img);
+    expect(ls.stdout).toBe(`${payload.length}\t-\ta\\nb\\x1b[2Jc\\\\d\n${payload.length}\tverity\tplain\n`);
+    const want = (await fsverityDigest(payload)).formatted;
+    const lsJson = cli('ls', img, '--json').stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lsJson).toEqual([
+      { name: evil, size: payload.length, verity: false },
+      { name: 'plain', size: payload.length, verity: true, digest: want },
+    ]);
+    expect(JSON.parse(cli('measure', img, 'plain', '--json').stdout)).toEqual({ name: 'plain', digest: want, algorithm: 'sha256' });
+    const tree = spawnSync(process.execPath, [BIN, 'dump', img, 'plain', '--type=merkle_tree'], { cwd: dir }).stdout;
+    const r = spawnSync(process.execPath, [BIN, 'dump', img, 'plain', '--type=merkle_tree', '--offset=1K', '--length=2K'], { cwd: dir });
+    expect(r.status).toBe(0);
+    expect(tree.length).toBe(4096);
+    expect(r.stdout.equals(tree.subarray(1024, 3072))).toBe(true);
+    const bad = cli('dump', img, 'plain', '--type=merkle_tree', '--offset=0x10');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/invalid offset '0x10'/);
+  });
+});
+

@@ -47,12 +47,24 @@ const CLI_CACHE_BYTES = 32 << 20;
 const TMP_PREFIX = '.iomap-verity-put.';
 
 /** `64M`, `1G`, `4096`: a size with an optional K/M/G/T suffix (powers of 1024). */
-export function parseSize(text: string, what: string): number {
+export function parseSize(text: string, what: string, min = 1): number {
   const m = /^(\d+)([KMGT]?)(i?B)?$/i.exec(text.trim());
   if (!m) throw new UsageError(`ERROR: invalid ${what} '${text}': use a number with an optional K, M, G or T suffix`);
   const n = Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase());
-  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`ERROR: invalid ${what} '${text}'`);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`ERROR: invalid ${what} '${text}'`);
   return n;
+}
+
+/**
+ * A file name as `ls` prints it: control characters (C0, DEL, C1) and the
+ * backslash escaped, so a name can neither move the cursor, clear the
+ * screen nor forge another line of the listing.
+ */
+export function printableName(name: string): string {
+  return name.replace(/[\\\u0000-\u001f\u007f-\u009f]/g, (c) => {
+    const named: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\t': '\\t', '\r': '\\r' };
+    return named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
 }
 
 function parse(cmd: string, args: string[], longopts: readonly LongOption[], operands: [number, number]) {
@@ -391,15 +403,21 @@ export const getCommand = command('get', 'copy a file out of an image (verified 
 });
 
 /** `ls IMG`: list the files of an image. */
-export const lsCommand = command('ls', 'list the files of an image', 'ls IMG', async (args, io) => {
-  const { operands } = parse('ls', args, [], [1, 1]);
+export const lsCommand = command('ls', 'list the files of an image', 'ls IMG [--json]', async (args, io) => {
+  const { opts, operands } = parse('ls', args, [{ name: 'json', hasArg: false }], [1, 1]);
+  const json = opts.has('json');
   return guarded(io, () =>
     withVolume(operands[0]!, 'read', async (vol) => {
       for (const name of (await vol.list()).sort()) {
         // A put killed mid-way left this; the next writer removes it.
         if (name.startsWith(TMP_PREFIX)) continue;
         const f = await vol.open(name);
-        io.stdout.write(`${f.size}\t${f.isVerity ? 'verity' : '-'}\t${name}\n`);
+        if (json) {
+          const digest = f.isVerity ? (await f.measureVerity()).formatted : undefined;
+          io.stdout.write(`${JSON.stringify({ name, size: f.size, verity: f.isVerity, ...(digest ? { digest } : {}) })}\n`);
+        } else {
+          io.stdout.write(`${f.size}\t${f.isVerity ? 'verity' : '-'}\t${printableName(name)}\n`);
+        }
       }
     }),
   );
@@ -448,12 +466,13 @@ export const enableCommand = command(
 );
 
 /** `measure IMG NAME`: print a sealed file's fs-verity digest. */
-export const measureCommand = command('measure', "print a sealed file's fs-verity digest, like `fsverity measure`", 'measure IMG NAME', async (args, io) => {
-  const { operands } = parse('measure', args, [], [2, 2]);
+export const measureCommand = command('measure', "print a sealed file's fs-verity digest, like `fsverity measure`", 'measure IMG NAME [--json]', async (args, io) => {
+  const { opts, operands } = parse('measure', args, [{ name: 'json', hasArg: false }], [2, 2]);
   return guarded(io, () =>
     withVolume(operands[0]!, 'read', async (vol) => {
       const m = await (await vol.open(operands[1]!)).measureVerity();
-      io.stdout.write(`${m.formatted} ${operands[1]}\n`);
+      if (opts.has('json')) io.stdout.write(`${JSON.stringify({ name: operands[1], digest: m.formatted, algorithm: m.algorithm })}\n`);
+      else io.stdout.write(`${m.formatted} ${operands[1]}\n`);
     }),
   );
 });
@@ -474,11 +493,9 @@ export const dumpCommand = command(
     if (type !== 'merkle_tree' && type !== 'descriptor' && type !== 'signature') {
       throw new UsageError(`ERROR: --type must be merkle_tree, descriptor or signature`);
     }
-    const offset = opts.has('offset') ? Number(opts.get('offset')) : 0;
-    const length = opts.has('length') ? Number(opts.get('length')) : Number.MAX_SAFE_INTEGER;
-    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
-      throw new UsageError('ERROR: --offset and --length take non-negative integers');
-    }
+    // Numbers as every other option takes them (K/M/G/T suffixes), zero allowed.
+    const offset = opts.has('offset') ? parseSize(opts.get('offset')!, 'offset', 0) : 0;
+    const length = opts.has('length') ? parseSize(opts.get('length')!, 'length', 0) : Number.MAX_SAFE_INTEGER;
     return guarded(io, () =>
       withVolume(operands[0]!, 'read', async (vol) => {
         const f = await vol.open(operands[1]!);
