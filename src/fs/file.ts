@@ -7,7 +7,7 @@
  * was (except a device error in the middle of a write, which leaves the
  * bytes copied so far in the cache, as a short write would).
  */
-import { fail, isUint8Array } from '../errors.js';
+import { fail, isUint8Array, throwIfAborted } from '../errors.js';
 import type { Inode } from './inode.js';
 import { holeBlocks } from './iomap-ops.js';
 import { checkBytes, checkFileEnd, checkFileSize, checkRange } from './validate.js';
@@ -30,6 +30,12 @@ export interface EnableVerityOptions extends VerityParamsOptions {
    * the file unsealed; with `requireSignatures`, sealing without one is EPERM.
    */
   signature?: Uint8Array;
+  /**
+   * Stops sealing: it rejects with ECANCELED and the file is left as it was
+   * (not sealed, writable, no metadata kept), as after any other failure.
+   * An abort after the tree is built no longer stops the seal.
+   */
+  signal?: AbortSignal;
 }
 
 /** Options of `File.allocate`. */
@@ -317,6 +323,20 @@ export class File {
       if (onProgress !== undefined && typeof onProgress !== 'function') throw fail('EINVAL', 'onProgress must be a function');
       const signature = opts.signature;
       if (signature !== undefined && !isUint8Array(signature)) throw fail('EINVAL', 'signature must be a Uint8Array (the DER bytes `fsverity sign` writes)');
+      const signal = opts.signal;
+      if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) {
+        throw fail('EINVAL', 'signal must be an AbortSignal');
+      }
+      const what = `enableVerity of file ${JSON.stringify(this.inode.name)}`;
+      throwIfAborted(signal, what);
+      // Hashing reports progress after every step: the abort is checked
+      // there, and its error takes the enable path's cleanup.
+      const progress = signal
+        ? (done: number, total: number) => {
+            throwIfAborted(signal, what);
+            onProgress?.(done, total);
+          }
+        : onProgress;
       const inode = this.inode;
       // As FS_IOC_ENABLE_VERITY: a second enable while one is under way is
       // refused at once rather than queued behind it.
@@ -325,7 +345,8 @@ export class File {
       return this.mp
         .run(async () => {
           this.mp.checkWritable('enableVerity');
-          return enableVerity(this.mp, this.alive(), params, onProgress, signature && Uint8Array.from(signature));
+          throwIfAborted(signal, what);
+          return enableVerity(this.mp, this.alive(), params, progress, signature && Uint8Array.from(signature));
         })
         .finally(() => {
           inode.enablePending = false;
