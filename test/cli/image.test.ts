@@ -86,6 +86,9 @@ describe('progress', () => {
       expect(r.status, cmd).toBe(0);
       expect(r.stdout, cmd).toMatch(/\[#*\.*\] +\d+% /);
       expect(r.stdout, cmd).toMatch(/100%/);
+      // A full bar that still waits says what for.
+      if (cmd.startsWith('put')) expect(r.stdout, cmd).toMatch(/100%.*syncing/);
+      if (cmd.startsWith('enable')) expect(r.stdout, cmd).toMatch(/100%.*writing the tree and committing/);
     }
     expect(Buffer.compare(readFileSync(join(dir, 'big.out')), readFileSync(big))).toBe(0);
     const piped = cli(['get', 'p.img', 'big', 'big.out2']);

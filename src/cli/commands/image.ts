@@ -306,6 +306,7 @@ export const putCommand = command('put', 'copy a file into an image, all or noth
             pos += n;
             bar?.update(pos, Math.max(pos, total));
           }
+          bar?.phase('syncing');
           await vol.rename(tmpName, name, { replaceSealed: force });
           await vol.sync();
           bar?.done();
@@ -458,7 +459,12 @@ export const enableCommand = command(
         const signature = sigPath === undefined ? undefined : await readSignatureFile(sigPath);
         const f = await vol.open(operands[1]!);
         const bar = createProgress(io, `sealing ${operands[1]!}`, f.size);
-        await f.enableVerity({ hashAlgorithm: alg, blockSize, salt, signature, onProgress: (done, total) => bar?.update(done, total) });
+        const onProgress = (done: number, total: number): void => {
+          bar?.update(done, total);
+          // The last byte is hashed; the tree's upper levels, the descriptor and the commit follow.
+          if (done >= total) bar?.phase('writing the tree and committing');
+        };
+        await f.enableVerity({ hashAlgorithm: alg, blockSize, salt, signature, onProgress });
         bar?.done();
       }),
     );
