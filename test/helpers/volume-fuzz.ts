@@ -1,5 +1,5 @@
 /**
- * Whole-volume fuzz of damaged images (issue 5). format-fuzz.test.ts fuzzes
+ * Whole-volume fuzz of damaged images. format-fuzz.test.ts fuzzes
  * the format loader alone; this file opens damaged images with
  * `Volume.open` and reads every file back through the page cache and the
  * iomap engine, fs-verity sealed files included.
