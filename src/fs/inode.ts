@@ -4,7 +4,7 @@
  * keeps (name, flags, extent map, verity state).
  *
  * Verity metadata (the Merkle tree and the descriptor) lives past EOF in
- * the same extent map, at two offsets (the sizing policy of docs/DESIGN.md):
+ * the same extent map, at two offsets (the sizing policy of docs/DESIGN-NOTES.md):
  * on the device side, in the extent map, from `roundUp(i_size, 65536)`
  * (`deviceMetaStart`); in the page cache from
  * `fsverityMetadataOffset(i_size, maxFolioSize)` (`cacheMetaStart`). The

@@ -1,6 +1,6 @@
 /**
  * Where fs-verity metadata starts in the page cache (the sizing
- * policy of docs/DESIGN.md): the first folio boundary after the largest folio that can hold
+ * policy of docs/DESIGN-NOTES.md): the first folio boundary after the largest folio that can hold
  * EOF, so no folio ever mixes file data with Merkle tree blocks, and the
  * writeback rule "an FSVERITY folio starts at or after i_size" holds for
  * every folio size up to `maxFolioSize`.

@@ -1,6 +1,6 @@
 /**
  * Where each piece of a file's verity metadata sits inside its metadata area
- * (docs/DESIGN.md, "Where verity metadata lives"), relative to the area's start:
+ * (docs/DESIGN-NOTES.md, "Where verity metadata lives"), relative to the area's start:
  *
  *   [0, treeSize)                 the Merkle tree, levels root first; blocks
  *                                 that are only an all-zero subtree's digest
@@ -17,7 +17,7 @@
 import { fail } from '../errors.js';
 import { DESCRIPTOR_SIZE } from './descriptor.js';
 
-/** Alignment of the descriptor inside the metadata area (see the sizing policy in docs/DESIGN.md). */
+/** Alignment of the descriptor inside the metadata area (see the sizing policy in docs/DESIGN-NOTES.md). */
 export const VERITY_DESC_ALIGN = 65536;
 
 /** The largest built-in signature (the kernel's FS_VERITY_MAX_SIGNATURE_SIZE: a 16 KiB descriptor less its fixed part). */

@@ -1,5 +1,5 @@
 /**
- * The seed patch's rules (docs/DESIGN.md, "The seed's rules"), one named test
+ * The seed patch's rules (docs/DESIGN-NOTES.md, "The seed's rules"), one named test
  * each, on a tiny filesystem defined here: a fixed extent table over a
  * MemoryDevice, so these tests depend on nothing but iomap itself.
  */

@@ -1,4 +1,4 @@
-// The floors of docs/DESIGN.md, checked: a folder imports only the folders above it
+// The floors of docs/DESIGN-NOTES.md, checked: a folder imports only the folders above it
 // in the table, and the command line only the public API.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -42,7 +42,7 @@ function importTargets(file: string): string[] {
   });
 }
 
-describe('layering (docs/DESIGN.md)', () => {
+describe('layering (docs/DESIGN-NOTES.md)', () => {
   for (const [layer, allowed] of Object.entries(ALLOWED)) {
     it(`src/${layer} imports only ${allowed.join(', ')}`, () => {
       const bad: string[] = [];

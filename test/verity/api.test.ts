@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import * as api from '../../src/index.js';
 
 describe('public fs-verity API', () => {
-  it('exports the names docs/DESIGN.md binds and the pieces a filesystem builds on', () => {
+  it('exports the names docs/DESIGN-NOTES.md binds and the pieces a filesystem builds on', () => {
     for (const name of [
       'fsverityDigest',
       'fsverityDigestFile',
