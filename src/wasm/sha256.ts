@@ -23,9 +23,9 @@ export const MAX_HASH_BLOCK_SIZE = 1 << 30;
 // says), then per-hasher scratch.
 const CTX_PAGE = 4096;
 
-/** Offsets in a hasher's context page of what the hasher stages there. */
-interface ContextLayout {
-  /** The salt, staged for sha256_ctx_init (at most 64 bytes). */
+/** Offsets in a hasher's context page of what the hasher stages there (SHA-256 and SHA-512 alike). */
+export interface ContextLayout {
+  /** The salt, staged for the kernel's ctx_init (at most one input block). */
   salt: number;
   /** The state for streaming one large block. */
   stream: number;
@@ -35,14 +35,22 @@ interface ContextLayout {
 
 const align16 = (n: number) => (n + 15) & ~15;
 
-/** The context page's layout, from the sizes the module reports; EIO when it would not fit a page. */
-function contextLayout(wasm: Wasm): ContextLayout {
-  const salt = align16(wasm.x.sha256_ctx_size());
-  const stream = salt + SHA256_BLOCK_SIZE;
-  const digests = stream + align16(wasm.x.sha256_state_size());
-  if (digests + 4 * SHA256_DIGEST_SIZE > CTX_PAGE)
-    throw fail('EIO', `the SHA-256 kernel's context (${salt} bytes) leaves no room for a hasher's scratch in ${CTX_PAGE} bytes`);
+/**
+ * A hasher's context page layout, from the sizes its kernel reports (`ctxSize`,
+ * `stateSize`) and its algorithm's input block and digest sizes; EIO when
+ * it would not fit a page.
+ */
+export function contextPageLayout(name: string, ctxSize: number, stateSize: number, blockSize: number, digestSize: number): ContextLayout {
+  const salt = align16(ctxSize);
+  const stream = salt + blockSize;
+  const digests = stream + align16(stateSize);
+  if (digests + 4 * digestSize > CTX_PAGE)
+    throw fail('EIO', `the ${name} kernel's context (${salt} bytes) leaves no room for a hasher's scratch in ${CTX_PAGE} bytes`);
   return { salt, stream, digests };
+}
+
+function contextLayout(wasm: Wasm): ContextLayout {
+  return contextPageLayout('SHA-256', wasm.x.sha256_ctx_size(), wasm.x.sha256_state_size(), SHA256_BLOCK_SIZE, SHA256_DIGEST_SIZE);
 }
 
 // hashBlocks copies JS data through one scratch run, sized so that the 4-lane

@@ -7,7 +7,7 @@
  */
 import { fail, isUint8Array } from '../errors.js';
 import type { Wasm } from './index.js';
-import { checkRange, MAX_HASH_BLOCK_SIZE, MAX_SALT_SIZE } from './sha256.js';
+import { checkRange, contextPageLayout, MAX_HASH_BLOCK_SIZE, MAX_SALT_SIZE, type ContextLayout } from './sha256.js';
 
 /** SHA-512's digest size in bytes. */
 export const SHA512_DIGEST_SIZE = 64;
@@ -17,26 +17,8 @@ export const SHA512_BLOCK_SIZE = 128;
 // The context page: the kernel's context first, then per-hasher scratch.
 const CTX_PAGE = 4096;
 
-/** Offsets in a hasher's context page of what the hasher stages there. */
-interface ContextLayout {
-  /** The salt, staged for sha512_ctx_init (at most 128 bytes). */
-  salt: number;
-  /** The state for streaming one large block. */
-  stream: number;
-  /** Up to four digests of large blocks. */
-  digests: number;
-}
-
-const align16 = (n: number) => (n + 15) & ~15;
-
-/** The context page's layout, from the sizes the module reports; EIO when it would not fit a page. */
 function contextLayout(wasm: Wasm): ContextLayout {
-  const salt = align16(wasm.x.sha512_ctx_size());
-  const stream = salt + SHA512_BLOCK_SIZE;
-  const digests = stream + align16(wasm.x.sha512_state_size());
-  if (digests + 4 * SHA512_DIGEST_SIZE > CTX_PAGE)
-    throw fail('EIO', `the SHA-512 kernel's context (${salt} bytes) leaves no room for a hasher's scratch in ${CTX_PAGE} bytes`);
-  return { salt, stream, digests };
+  return contextPageLayout('SHA-512', wasm.x.sha512_ctx_size(), wasm.x.sha512_state_size(), SHA512_BLOCK_SIZE, SHA512_DIGEST_SIZE);
 }
 
 // hashBlocks copies JS data through one scratch run, as sha256.ts does:
