@@ -16,6 +16,7 @@ import { fsverityMetadataOffset } from '../iomap/verity-offset.js';
 import { ExtentMap } from './extent-map.js';
 import type { InodeRecord } from './meta.js';
 import { INODE_FLAG_VERITY } from './meta.js';
+import type { DirtyInodes } from './dirty-list.js';
 
 /** Alignment of verity metadata in the file's device-side offsets (fixed by the format). */
 export const VERITY_META_ALIGN = 65536;
@@ -47,8 +48,9 @@ export class Inode implements IomapInode {
   removed = false;
   /** An enableVerity call is queued or running (a second one gets EBUSY). */
   enablePending = false;
-  /** Size or extents changed since the last commit. */
-  metaDirty = false;
+  private metaDirtyFlag = false;
+  /** The volume's dirty-inode lists, told of every change of `metaDirty` (undefined once the inode is removed). */
+  dirtyList: DirtyInodes | undefined;
   /** i_size in the newest commit (0 for a file never committed). */
   committedSize: number;
 
@@ -67,6 +69,17 @@ export class Inode implements IomapInode {
     this.flags = rec?.flags ?? 0;
     this.verity = this.flags & INODE_FLAG_VERITY ? 'sealed' : 'none';
     this.extents = rec ? ExtentMap.fromRecords(rec.extents) : new ExtentMap();
+  }
+
+  /** Size or extents changed since the last commit; setting it keeps the inode on (or off) the volume's dirty list. */
+  get metaDirty(): boolean {
+    return this.metaDirtyFlag;
+  }
+
+  set metaDirty(dirty: boolean) {
+    if (dirty === this.metaDirtyFlag) return;
+    this.metaDirtyFlag = dirty;
+    this.dirtyList?.noteMeta(this, dirty);
   }
 
   /** Device-side file offset where verity metadata starts. */

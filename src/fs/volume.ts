@@ -26,6 +26,21 @@ import { checkName } from './validate.js';
 import { File } from './file.js';
 import { writebackInode } from './engine.js';
 import { forgetVerity } from './verity.js';
+import { DirtyInodes } from './dirty-list.js';
+
+/**
+ * Most bytes one visit of pressure writeback writes of one inode (the
+ * kernel's MAX_WRITEBACK_PAGES of 4 KiB pages): a file with more dirty
+ * data goes back to the tail of the dirty list, after the older others.
+ */
+const WRITEBACK_CHUNK_BYTES = 4 * 1024 * 1024;
+/**
+ * Pressure writeback frees at least this share of the cache budget per
+ * call (capped at one chunk), not just the folio asked for: the next
+ * writes then find room at once, and writeback goes out in batches rather
+ * than a block at a time.
+ */
+const PRESSURE_BATCH_DIVISOR = 16;
 
 /** Engine settings; they are not part of the volume and may differ at each open. */
 export interface VolumeOpenOptions {
@@ -176,6 +191,15 @@ export class Volume {
   private volumeDirty = false;
   /** What the filesystem's own code works with. */
   private readonly mp: Mount;
+  /** Inodes with dirty data or uncommitted metadata, oldest first (see DirtyInodes). */
+  private readonly dirty = new DirtyInodes();
+  /** Inodes whose mapping holds a writeback error no sync or fsync has reported yet. */
+  private readonly errored = new Set<Inode>();
+  /**
+   * @internal For tests: called after each pressure writeback with the
+   * numbers of the inodes it wrote back, in the order it visited them.
+   */
+  pressureTrace: ((visited: number[]) => void) | undefined;
 
   private constructor(
     private readonly device: BlockDevice,
@@ -205,17 +229,48 @@ export class Volume {
     // Dirty data over budget is written back without committing metadata:
     // the extents it creates are unwritten until their ioends complete, so
     // nothing committed later can point at unwritten bytes.
-    cache.onPressure = async (need: number) => {
-      let done = 0;
-      for (const inode of this.byName.values()) {
-        if (done >= need) break;
-        const before = cache.dirtyBytes;
-        // Even the range a buffered write is working on: the write's
-        // mapping goes stale and iomap looks it up again (iomapValid).
-        await writebackInode(this.mp, inode, false);
-        done += Math.max(0, before - cache.dirtyBytes);
+    cache.onPressure = (need: number) => this.writebackOldest(need);
+  }
+
+  /**
+   * Pressure writeback (the kernel's wb_writeback over b_dirty): write back
+   * the oldest dirty inodes, at most a chunk of each per visit, until the
+   * batch is freed. One round visits only the inodes that were on the list
+   * when it began; an inode left dirty (a bigger file, or a failed write)
+   * goes to the tail for a later round; a round that frees nothing ends
+   * the call (the allocation then goes over budget, see PageCache.reserve).
+   * Clean inodes are never visited. Even the range a buffered write is
+   * working on is written: the write's mapping goes stale and iomap looks
+   * it up again (iomapValid).
+   */
+  private async writebackOldest(need: number): Promise<void> {
+    const cache = this.cache;
+    const batch = Math.max(need, Math.min(WRITEBACK_CHUNK_BYTES, Math.floor(cache.budget / PRESSURE_BATCH_DIVISOR)));
+    const visited: number[] | undefined = this.pressureTrace ? [] : undefined;
+    let freed = 0;
+    try {
+      while (freed < batch && this.dirty.dataCount > 0) {
+        const cutoff = this.dirty.nextSeq;
+        let roundFreed = 0;
+        for (const [inode, seq] of this.dirty.dataEntries()) {
+          if (seq >= cutoff || freed >= batch) break;
+          visited?.push(inode.ino);
+          const before = cache.dirtyBytes;
+          try {
+            await writebackInode(this.mp, inode, false, { maxBytes: Math.min(WRITEBACK_CHUNK_BYTES, Math.max(batch - freed, 1)) });
+          } finally {
+            const got = Math.max(0, before - cache.dirtyBytes);
+            freed += got;
+            roundFreed += got;
+            // Still dirty (more than a chunk, or the write failed): behind the others.
+            this.dirty.requeue(inode);
+          }
+        }
+        if (roundFreed === 0) break;
       }
-    };
+    } finally {
+      if (visited) this.pressureTrace?.(visited);
+    }
   }
 
   /**
@@ -275,8 +330,20 @@ export class Volume {
   }
 
   private newInode(ino: number, name: string, rec?: VolumeMeta['inodes'][number]): Inode {
-    const mapping = this.cache.createMapping({ blockSize: this.blockSize, maxFolioSize: this.maxFolioSize });
-    return new Inode(ino, name, this.blockSize, mapping, this.device, this.maxFolioSize, rec);
+    let inode: Inode | undefined;
+    const mapping = this.cache.createMapping({
+      blockSize: this.blockSize,
+      maxFolioSize: this.maxFolioSize,
+      onDirtyChange: (dirty) => {
+        if (inode?.dirtyList) inode.dirtyList.noteData(inode, dirty);
+      },
+      onError: () => {
+        if (inode?.dirtyList) this.errored.add(inode);
+      },
+    });
+    inode = new Inode(ino, name, this.blockSize, mapping, this.device, this.maxFolioSize, rec);
+    inode.dirtyList = this.dirty;
+    return inode;
   }
 
   /** @internal The read and write iomap ops, for tests that call iomap directly. */
@@ -418,6 +485,9 @@ export class Volume {
     inode.mapping.takeError();
     for (const e of inode.extents.punch(0, Infinity)) this.mp.releaseExtent(e);
     inode.removed = true;
+    inode.dirtyList = undefined;
+    this.dirty.forget(inode);
+    this.errored.delete(inode);
     forgetVerity(inode);
     this.byName.delete(inode.name);
     this.volumeDirty = true;
@@ -456,14 +526,25 @@ export class Volume {
     if (firstError !== undefined) throw firstError;
   }
 
-  /** Write back every file, each even after another failed; resolves to the first error (undefined when none). */
+  /**
+   * Write back every file with dirty data, oldest dirtied first, and take
+   * the unreported writeback errors of the others (a clean file is not
+   * visited otherwise); each even after another failed. Resolves to the
+   * first error (undefined when none).
+   */
   private async writebackAll(): Promise<unknown> {
     let firstError: unknown;
-    for (const inode of this.byName.values()) {
+    const todo = new Set(this.dirty.dataInodes());
+    for (const inode of this.errored) todo.add(inode);
+    for (const inode of todo) {
+      if (inode.removed) continue;
       try {
         await writebackInode(this.mp, inode);
       } catch (e) {
         firstError ??= e;
+      } finally {
+        // writebackInode took the error, if any, whether it threw or not.
+        this.errored.delete(inode);
       }
     }
     return firstError;
@@ -482,7 +563,7 @@ export class Volume {
     // With `freeSpace`, a commit with nothing new in it still hands back the
     // blocks that only the previous commit refers to (see Allocator).
     const dirty =
-      this.volumeDirty || [...this.byName.values()].some((i) => i.metaDirty) || a.uncommittedFreedBlocks > 0 || (freeSpace && a.pendingBlocks > 0);
+      this.volumeDirty || this.dirty.metaCount > 0 || a.uncommittedFreedBlocks > 0 || (freeSpace && a.pendingBlocks > 0);
     if (!dirty) return;
     const meta: VolumeMeta = {
       blockSize: this.blockSize,

@@ -28,6 +28,12 @@ export interface IomapWritebackOptions {
   start?: number;
   /** End (exclusive) of the range to write back (default: everything). */
   end?: number;
+  /**
+   * Start no more folios once this many bytes of dirty folios were taken
+   * (the kernel's wbc->nr_to_write): a bounded batch, the rest stays dirty
+   * for a later call. Default: no limit.
+   */
+  maxBytes?: number;
 }
 
 /** What one `iomapWritepages` call did. */
@@ -209,7 +215,11 @@ export async function iomapWritepages(
   };
   const start = Math.floor((opts.start ?? 0) / PAGE_SIZE);
   const end = opts.end === undefined ? Infinity : Math.ceil(opts.end / PAGE_SIZE);
+  const maxBytes = opts.maxBytes ?? Infinity;
+  let taken = 0;
   for (const folio of inode.mapping.dirtyFolios(start, end)) {
+    if (taken >= maxBytes) break;
+    taken += folio.size;
     try {
       await writebackFolio(ctx, folio);
     } catch (e) {

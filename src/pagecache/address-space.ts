@@ -20,6 +20,15 @@ export interface AddressSpaceOptions {
   maxFolioSize?: number;
   /** Called when a folio leaves the cache (reclaim or truncate), e.g. to drop fs-verity's verified bits. */
   onEvict?: (folio: Folio) => void;
+  /**
+   * Called when the mapping gets its first dirty folio (`true`) or loses
+   * its last one (`false`), never twice in a row with the same value: what
+   * a filesystem's list of dirty inodes listens to (__mark_inode_dirty with
+   * I_DIRTY_PAGES, and the inode going clean after writeback).
+   */
+  onDirtyChange?: (dirty: boolean) => void;
+  /** Called when a writeback error is recorded while none was pending (mapping_set_error), so a sync can find it. */
+  onError?: () => void;
 }
 
 /** Largest folio when AddressSpaceOptions.maxFolioSize is not given: 2 MiB. */
@@ -47,6 +56,8 @@ export class AddressSpace {
   readonly maxOrder: number;
   /** Called when a folio leaves the cache (AddressSpaceOptions.onEvict). */
   readonly onEvict: ((folio: Folio) => void) | undefined;
+  private readonly onDirtyChange: ((dirty: boolean) => void) | undefined;
+  private readonly onError: (() => void) | undefined;
   /** Folios by first page index. */
   private readonly folios = new Map<number, Folio>();
   /** Dirty folios (ordered for writeback by `dirtyFolios`). */
@@ -70,6 +81,8 @@ export class AddressSpace {
     if (this.maxOrder < this.minOrder)
       throw fail('EINVAL', `max folio size ${2 ** maxShift} is smaller than the block size ${opts.blockSize}`);
     this.onEvict = opts.onEvict;
+    this.onDirtyChange = opts.onDirtyChange;
+    this.onError = opts.onError;
   }
 
   /** Largest folio size in bytes. */
@@ -170,9 +183,12 @@ export class AddressSpace {
 
   /** Called by Folio when its dirty state changes. */
   noteDirty(folio: Folio, dirty: boolean): void {
+    const had = this.dirty.size > 0;
     if (dirty) this.dirty.add(folio);
     else this.dirty.delete(folio);
     this.cache.noteDirty(folio, dirty);
+    const has = this.dirty.size > 0;
+    if (has !== had) this.onDirtyChange?.(has);
   }
 
   /** Dirty folios overlapping pages [startIndex, endIndex), in index order (the writeback walk). */
@@ -227,7 +243,9 @@ export class AddressSpace {
 
   /** Record a writeback error for the next fsync (mapping_set_error). */
   setError(e: Error): void {
-    this.wbError ??= e;
+    if (this.wbError !== undefined) return;
+    this.wbError = e;
+    this.onError?.();
   }
 
   /** Return and clear the recorded writeback error (filemap_check_errors). */
