@@ -27,6 +27,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DD, FIO, FUSERMOUNT, fioRandomReads, sameBytes, startMount } from './mount.mjs';
+import { benchManyFiles } from './scale.mjs';
 import { benchDir, digestOf, ensureDenseFile, ensureSparseFile, fmt, GiB, human, measure, MiB } from './lib.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -48,7 +49,7 @@ const DENSE = QUICK ? 64 * MiB : GiB;
 const SPARSE = QUICK ? GiB : 16 * GiB;
 const SPARSE_DATA = QUICK ? 16 * MiB : 64 * MiB;
 
-const KNOWN = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'B9'];
+const KNOWN = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'B9', 'B10'];
 const unknown = ONLY?.filter((id) => !KNOWN.includes(id)) ?? [];
 if (unknown.length > 0 || !(RUNS >= 1)) {
   console.error(`bench: ${unknown.length > 0 ? `unknown benchmark ${unknown.join(', ')} in --only (there are ${KNOWN.join(', ')})` : '--runs must be at least 1'}`);
@@ -518,6 +519,15 @@ if (want('B9')) await guarded('B9', async () => {
     rmSync(image, { force: true });
     rmSync(hostCopy, { force: true });
   }
+});
+
+// B10 (scale, bench/scale.mjs): one call per sub-case, its rows and targets pushed as they come.
+if (want('B10')) await guarded('B10', async () => {
+  // B10(a): many one-block files written unsynced through a 32 MiB cache.
+  const a = await benchManyFiles({ quick: QUICK, dir: DIR, log });
+  rows.push(...a.rows);
+  targets.push(...a.targets);
+  notes.push(...a.notes);
 });
 
 function fsverityVersion() {

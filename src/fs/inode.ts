@@ -16,7 +16,6 @@ import { fsverityMetadataOffset } from '../iomap/verity-offset.js';
 import { ExtentMap } from './extent-map.js';
 import type { InodeRecord } from './meta.js';
 import { INODE_FLAG_VERITY } from './meta.js';
-import type { DirtyInodes } from './dirty-list.js';
 
 /** Alignment of verity metadata in the file's device-side offsets (fixed by the format). */
 export const VERITY_META_ALIGN = 65536;
@@ -27,6 +26,12 @@ export const VERITY_META_ALIGN = 65536;
  * - `sealed`: the tree and descriptor are durable; the file is read-only.
  */
 export type VerityState = 'none' | 'building' | 'sealed';
+
+/** The volume's dirty-inode list as an inode sees it (DirtyInodes in dirty-list.ts): told when its metadata or its data gets dirty or clean. */
+export interface InodeDirtyList {
+  noteMeta(inode: Inode, dirty: boolean): void;
+  noteData(inode: Inode, dirty: boolean): void;
+}
 
 /** `n` rounded up to a multiple of `to`. */
 export function roundUp(n: number, to: number): number {
@@ -50,7 +55,7 @@ export class Inode implements IomapInode {
   enablePending = false;
   private metaDirtyFlag = false;
   /** The volume's dirty-inode lists, told of every change of `metaDirty` (undefined once the inode is removed). */
-  dirtyList: DirtyInodes | undefined;
+  dirtyList: InodeDirtyList | undefined;
   /** i_size in the newest commit (0 for a file never committed). */
   committedSize: number;
 
