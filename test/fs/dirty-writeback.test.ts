@@ -82,7 +82,7 @@ describe('dirty-inode list', () => {
     await again.close();
   });
 
-  it('a file bigger than a chunk is written a chunk at a time, behind the older files', async () => {
+  it('one file many times the cache goes out through many pressure calls, each on that dirty file only, and reads back whole', async () => {
     const dev = new MemoryDevice({ blockSize: BS, size: 64 << 20 });
     const vol = await Volume.format(dev, { blockSize: BS, maxFolioSize: BS, cacheBytes: 1 << 20 });
     const calls: number[][] = [];
