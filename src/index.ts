@@ -13,6 +13,9 @@ export { fsverityDigest } from './verity/digest.js';
 export type { FsverityDigestOptions, FsverityDigestResult, DigestInput } from './verity/digest.js';
 export { fsverityDigestFile } from './verity/digest-file.js';
 export type { FsverityDigestFileOptions } from './verity/digest-file.js';
+// Which worker threads hash in parallel here, if any.
+export { leafHashPoolInfo } from './verity/pool.js';
+export type { PoolWorkerKind } from './verity/pool.js';
 // Building blocks for filesystems that seal files with fs-verity.
 export {
   validateDigestParams,

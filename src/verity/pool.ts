@@ -10,7 +10,12 @@
  * an open file descriptor, read by the worker with positional reads
  * (`hashFileBlocks`: digest-file.ts, sealing on a FileDevice), or carries
  * its bytes (`hashBytes`: fsverityDigest of data in memory). In a browser
- * they are Web Workers started from a Blob URL and jobs carry their bytes.
+ * they are Web Workers and jobs carry their bytes: first the module file
+ * pool.worker.js, started as `new Worker(new URL('./pool.worker.js',
+ * import.meta.url), { type: 'module' })` so that bundlers (Vite, webpack)
+ * emit it as a worker chunk and a CSP of `worker-src 'self'` admits it; where
+ * that file does not load (a bundler that leaves the URL alone, esbuild
+ * among them; an IIFE build), a Blob URL of the same program.
  * node:worker_threads and node:os are imported dynamically when a Node pool
  * starts, so a browser bundle is not affected by them. Where there are no
  * workers, or the machine has a single core, `leafHashPool()` answers
@@ -75,6 +80,13 @@ interface Job {
   /** ...or the bytes themselves, transferred to the worker. */
   data?: ArrayBuffer;
 }
+
+/**
+ * Which workers a pool runs: `node` worker_threads, or in a browser the
+ * `module` file pool.worker.js (see the module comment) or a `blob` URL of
+ * the same program.
+ */
+export type PoolWorkerKind = 'node' | 'module' | 'blob';
 
 /** What the pool needs of a worker: a Node worker_thread or a Web Worker. */
 interface PoolWorker {
@@ -161,6 +173,7 @@ export class LeafHashPool {
   private readonly whenReady: Promise<void>;
   private markReady!: () => void;
   private markFailed!: (e: Error) => void;
+  private workerKind: PoolWorkerKind = 'node';
 
   private constructor(readonly threads: number) {
     this.whenReady = new Promise<void>((resolve, reject) => {
@@ -176,7 +189,8 @@ export class LeafHashPool {
     if (!Number.isInteger(threads) || threads < 1) throw fail('EINVAL', `a leaf-hashing pool needs at least one thread, not ${threads}`);
     const module = await wasmModule();
     const pool = new LeafHashPool(threads);
-    const spawn = isNode() ? await nodeWorkers(pool, module) : webWorkers(pool, module);
+    const { spawn, kind } = isNode() ? { spawn: await nodeWorkers(pool, module), kind: 'node' as const } : await webWorkers(pool, module);
+    pool.workerKind = kind;
     for (let i = 0; i < threads; i++) {
       // Messages arrive as events, after the slot below exists.
       const worker = spawn((m) => pool.onReply(slot, m));
@@ -194,6 +208,11 @@ export class LeafHashPool {
    */
   ready(): Promise<void> {
     return this.whenReady;
+  }
+
+  /** Which workers this pool runs (PoolWorkerKind). */
+  get kind(): PoolWorkerKind {
+    return this.workerKind;
   }
 
   /** Jobs answered so far (successfully or not). */
@@ -382,34 +401,104 @@ async function nodeWorkers(pool: LeafHashPool, module: WasmModule): Promise<Spaw
   };
 }
 
-/** Web Workers from a Blob URL, running WEB_POOL_WORKER_SOURCE; the module goes to each in its first message. */
-function webWorkers(pool: LeafHashPool, module: WasmModule): Spawn {
-  const g = globalThis as unknown as {
-    Worker?: new (url: string) => {
-      postMessage(m: unknown, transfer: ArrayBuffer[]): void;
-      terminate(): void;
-      onmessage: ((ev: { data: Reply }) => void) | null;
-      onerror: ((ev: { message?: string }) => void) | null;
+/** The shape of a Web Worker the pool uses (the DOM's Worker, as far as needed here). */
+interface WebWorkerLike {
+  postMessage(m: unknown, transfer: ArrayBuffer[]): void;
+  terminate(): void;
+  onmessage: ((ev: { data: Reply }) => void) | null;
+  onerror: ((ev: { message?: string; preventDefault?: () => void }) => void) | null;
+}
+
+/** How long a module worker may take to boot before the pool takes the Blob URL instead. */
+const MODULE_WORKER_BOOT_MS = 10_000;
+
+/**
+ * One module worker of pool.worker.js, booted with `init`; undefined when it
+ * cannot be made or does not answer `ready` (the file is missing or
+ * refused, or the bundle has no `import.meta.url`).
+ */
+async function bootModuleWorker(init: unknown): Promise<WebWorkerLike | undefined> {
+  let worker: WebWorkerLike;
+  try {
+    // This exact form is what bundlers look for: keep it on one expression.
+    worker = new Worker(new URL('./pool.worker.js', import.meta.url), { type: 'module' }) as unknown as WebWorkerLike;
+  } catch {
+    return undefined;
+  }
+  const booted = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), MODULE_WORKER_BOOT_MS);
+    worker.onmessage = (ev) => {
+      clearTimeout(timer);
+      resolve(ev.data?.id === 0 && ev.data.ready === true);
     };
+    worker.onerror = (ev) => {
+      ev.preventDefault?.();
+      clearTimeout(timer);
+      resolve(false);
+    };
+    worker.postMessage({ init }, []);
+  });
+  if (booted) return worker;
+  worker.onmessage = null;
+  worker.onerror = null;
+  worker.terminate();
+  return undefined;
+}
+
+/**
+ * Web Workers running the program of leaf-worker.ts, from the module file
+ * pool.worker.js when one such worker boots, else from a Blob URL of
+ * WEB_POOL_WORKER_SOURCE; the module goes to each in its first message.
+ */
+async function webWorkers(pool: LeafHashPool, module: WasmModule): Promise<{ spawn: Spawn; kind: PoolWorkerKind }> {
+  const g = globalThis as unknown as {
+    Worker?: new (url: string) => WebWorkerLike;
     Blob?: new (parts: string[], opts: { type: string }) => object;
     URL?: { createObjectURL(b: object): string };
   };
-  if (typeof g.Worker !== 'function' || typeof g.Blob !== 'function' || typeof g.URL?.createObjectURL !== 'function') {
-    throw fail('EINVAL', 'no worker threads here: neither node:worker_threads nor Web Workers');
-  }
-  const url = g.URL.createObjectURL(new g.Blob([WEB_POOL_WORKER_SOURCE], { type: 'text/javascript' }));
-  const WebWorker = g.Worker;
-  return (onMessage) => {
-    const worker = new WebWorker(url);
+  if (typeof g.Worker !== 'function') throw fail('EINVAL', 'no worker threads here: neither node:worker_threads nor Web Workers');
+  const init = { module, chunkBytes: POOL_CHUNK_BYTES, minBlockSize: POOL_MIN_BLOCK_SIZE };
+  const wire = (worker: WebWorkerLike, onMessage: (m: Reply) => void): PoolWorker => {
     worker.onmessage = (ev) => onMessage(ev.data);
     worker.onerror = (ev) => pool.breakPool(fail('EIO', `a leaf-hashing worker failed: ${ev.message ?? 'error'}`));
-    worker.postMessage({ init: { module, chunkBytes: POOL_CHUNK_BYTES, minBlockSize: POOL_MIN_BLOCK_SIZE } }, []);
     return {
       post: (m, transfer) => worker.postMessage(m, transfer),
       ref: () => undefined,
       unref: () => undefined,
       terminate: () => worker.terminate(),
     };
+  };
+  let first = await bootModuleWorker(init);
+  if (first) {
+    return {
+      kind: 'module',
+      spawn: (onMessage) => {
+        let worker = first;
+        first = undefined;
+        if (worker) {
+          // Booted already: say so once its slot exists (messages are events, after it).
+          queueMicrotask(() => onMessage({ id: 0, ready: true }));
+        } else {
+          worker = new Worker(new URL('./pool.worker.js', import.meta.url), { type: 'module' }) as unknown as WebWorkerLike;
+          worker.postMessage({ init }, []);
+        }
+        return wire(worker, onMessage);
+      },
+    };
+  }
+  if (typeof g.Blob !== 'function' || typeof g.URL?.createObjectURL !== 'function') {
+    throw fail('EINVAL', 'no worker threads here: the worker file did not load and there are no Blob URLs');
+  }
+  const url = g.URL.createObjectURL(new g.Blob([WEB_POOL_WORKER_SOURCE], { type: 'text/javascript' }));
+  const WebWorker = g.Worker;
+  return {
+    kind: 'blob',
+    spawn: (onMessage) => {
+      const worker = new WebWorker(url);
+      const w = wire(worker, onMessage);
+      worker.postMessage({ init }, []);
+      return w;
+    },
   };
 }
 
@@ -459,6 +548,16 @@ export async function choosePool(
 
 let shared: Promise<LeafHashPool | undefined> | undefined;
 let sharedStarted: LeafHashPool | undefined;
+
+/**
+ * The process-wide pool as it runs now: its thread count and which workers
+ * (PoolWorkerKind); undefined when none is running (not started yet, off,
+ * or workers cannot start here). Never starts one.
+ */
+export function leafHashPoolInfo(): { threads: number; workers: PoolWorkerKind } | undefined {
+  const pool = startedLeafHashPool();
+  return pool ? { threads: pool.threads, workers: pool.kind } : undefined;
+}
 
 /** The process-wide pool if it was already started and still works; never starts one. */
 export function startedLeafHashPool(): LeafHashPool | undefined {

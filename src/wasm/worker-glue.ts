@@ -10,3 +10,4 @@ export { instantiateWasmSync, Wasm } from './index.js';
 export { Sha256BlockHasher } from './sha256.js';
 export { Sha512BlockHasher } from './sha512.js';
 export { DmverityBlockHasher } from './dmverity.js';
+export { createLeafHasher, failure, fromBytes, serveWebWorker } from './leaf-worker.js';

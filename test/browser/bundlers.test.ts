@@ -4,10 +4,14 @@
  * webpack 5, each with no configuration of ours beyond the entry, and must
  * build without an error or a warning and without a `node:` import left in
  * the output (the package's `#platform` import map gives bundlers the
- * browser side). The esbuild bundle then runs in Debian's Chromium on a
- * page whose Content-Security-Policy refuses blob: workers
- * (`script-src 'self' 'wasm-unsafe-eval'`): fsverityDigest of 64 MiB, which
- * would use the worker pool, falls back to one thread with the same digest.
+ * browser side). Each output then runs in Debian's Chromium on a page whose
+ * Content-Security-Policy refuses blob: workers: Vite and webpack emit the
+ * pool's worker file (pool.worker.js, started with `new URL(...,
+ * import.meta.url)`) as a chunk of their own, so under `worker-src 'self'`
+ * fsverityDigest of 64 MiB still hashes on worker threads started from that
+ * file; esbuild leaves the URL alone, so its bundle finds neither the file
+ * nor blob: workers and falls back to one thread. The digest is the same
+ * every way.
  */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -40,11 +44,12 @@ beforeAll(() => {
   writeFileSync(join(app, 'src/sample.js'), SAMPLE);
   writeFileSync(
     join(app, 'src/main.js'),
-    `import { fsverityDigest, Volume, MemoryDevice, isErrno, FileDevice } from 'iomap-verity';
+    `import { fsverityDigest, Volume, MemoryDevice, isErrno, FileDevice, leafHashPoolInfo } from 'iomap-verity';
 import { sample } from './sample.js';
 globalThis.run = async (size) => {
   const data = sample(size);
   const pooled = await fsverityDigest(data);
+  const pool = leafHashPoolInfo() ?? null;
   const single = await fsverityDigest(data, { parallel: false });
   const volume = await Volume.format(new MemoryDevice({ size: 1 << 24 }));
   const f = await volume.create('x');
@@ -54,7 +59,7 @@ globalThis.run = async (size) => {
   await volume.close();
   let nodeOnly = '';
   try { await FileDevice.open('/etc/passwd'); } catch (e) { nodeOnly = isErrno(e) ? e.code : String(e); }
-  return { pooled: pooled.formatted, single: single.formatted, sealed, nodeOnly };
+  return { pooled: pooled.formatted, single: single.formatted, sealed, nodeOnly, pool };
 };
 `,
   );
@@ -132,58 +137,105 @@ describe('bundlers, no configuration', () => {
   });
 });
 
-describe('in Chromium under a strict Content-Security-Policy', () => {
-  let server: Server | undefined;
-  let origin = '';
-  const violations: string[] = [];
-  beforeAll(async () => {
-    server = createServer((req, res) => {
-      if (req.url === '/violation') {
-        let body = '';
-        req.on('data', (d) => (body += d)).on('end', () => {
-          violations.push(body);
-          res.end();
-        });
-        return;
-      }
-      res.setHeader('content-security-policy', "script-src 'self' 'wasm-unsafe-eval'");
-      if (req.url === '/app.js') {
-        res.setHeader('content-type', 'text/javascript');
-        res.end(esbuildBundle);
-        return;
-      }
-      res.setHeader('content-type', 'text/html');
-      res.end('<!doctype html><meta charset="utf-8"><script type="module" src="/app.js"></script>');
-    });
-    await new Promise<void>((ok) => server!.listen(0, '127.0.0.1', ok));
-    const addr = server.address();
-    origin = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/`;
-  });
-  afterAll(() => new Promise<void>((ok) => (server ? server.close(() => ok()) : ok())));
+interface RunResult {
+  pooled: string;
+  single: string;
+  sealed: string;
+  nodeOnly: string;
+  pool: { threads: number; workers: string } | null;
+}
 
-  itWithTool('chromium', 'refused blob: workers fall back to one thread with the same digest, and Node-only calls are EOPNOTSUPP', async (_ctx, chromiumPath) => {
-    expect(esbuildBundle).not.toBe('');
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
-    try {
-      const page = await browser.newPage();
-      const refused: string[] = [];
-      page.on('console', (m) => {
-        if (/Content Security Policy/i.test(m.text())) refused.push(m.text());
-      });
-      await page.goto(origin);
-      await page.waitForFunction(() => typeof (globalThis as { run?: unknown }).run === 'function');
-      const got = await page.evaluate((n) => (globalThis as unknown as { run: (n: number) => Promise<Record<string, string>> }).run(n), SIZE);
-      const sample = new Function(`${SAMPLE.replace('export ', '')}; return sample;`)() as (n: number) => Uint8Array;
-      const want = await fsverityDigest(sample(SIZE));
-      expect(got.pooled).toBe(want.formatted);
-      expect(got.single).toBe(want.formatted);
-      expect(got.sealed).toMatch(/^sha256:[0-9a-f]{64}$/);
-      expect(got.nodeOnly).toBe('EOPNOTSUPP');
-      // The page really did refuse the workers (else this test proves nothing).
-      expect(refused.length + violations.length).toBeGreaterThan(0);
-    } finally {
-      await browser.close();
+/** The page's answer for the app in `root` (a built output, or the esbuild bundle as app.js) under `csp`. */
+async function runInChromium(chromiumPath: string, files: (path: string) => Buffer | undefined, csp: string): Promise<{ got: RunResult; refused: number }> {
+  const violations: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    res.setHeader('content-security-policy', csp);
+    const body = files(path === '/' ? '/index.html' : path);
+    if (!body) {
+      res.statusCode = 404;
+      res.end();
+      return;
     }
+    res.setHeader('content-type', path.endsWith('.js') ? 'text/javascript' : 'text/html');
+    res.end(body);
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const addr = server.address();
+  const origin = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/`;
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage();
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    });
+    await page.goto(origin);
+    await page.waitForFunction(() => typeof (globalThis as { run?: unknown }).run === 'function');
+    const got = await page.evaluate((n) => (globalThis as unknown as { run: (n: number) => Promise<RunResult> }).run(n), SIZE);
+    return { got, refused: violations.length };
+  } finally {
+    await browser.close();
+    await new Promise<void>((ok) => server.close(() => ok()));
+  }
+}
+
+/** Files of a built output directory, by URL path. */
+function fromDir(root: string): (path: string) => Buffer | undefined {
+  return (path) => {
+    const file = join(root, path);
+    if (!file.startsWith(root + '/')) return undefined;
+    try {
+      return readFileSync(file);
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+let want = '';
+async function wanted(): Promise<string> {
+  if (!want) {
+    const sample = new Function(`${SAMPLE.replace('export ', '')}; return sample;`)() as (n: number) => Uint8Array;
+    want = (await fsverityDigest(sample(SIZE))).formatted;
+  }
+  return want;
+}
+
+describe('in Chromium under a strict Content-Security-Policy', () => {
+  const NO_BLOB_WORKERS = "script-src 'self' 'wasm-unsafe-eval'";
+  const SELF_WORKERS_ONLY = "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'";
+
+  itWithTool('chromium', 'esbuild: refused blob: workers fall back to one thread with the same digest, and Node-only calls are EOPNOTSUPP', async (_ctx, chromiumPath) => {
+    expect(esbuildBundle).not.toBe('');
+    const page = '<!doctype html><meta charset="utf-8"><script type="module" src="/app.js"></script>';
+    const files = (path: string) => (path === '/app.js' ? Buffer.from(esbuildBundle) : path === '/index.html' ? Buffer.from(page) : undefined);
+    const { got, refused } = await runInChromium(chromiumPath, files, NO_BLOB_WORKERS);
+    expect(got.pooled).toBe(await wanted());
+    expect(got.single).toBe(await wanted());
+    expect(got.sealed).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(got.nodeOnly).toBe('EOPNOTSUPP');
+    // No worker file next to the bundle and no blob: workers: one thread.
+    expect(got.pool).toBeNull();
+    // The page really did refuse the workers (else this test proves nothing).
+    expect(refused).toBeGreaterThan(0);
   }, 240_000);
+
+  for (const [name, out] of [
+    ['Vite', () => join(app, 'vite-out')],
+    ['webpack', () => join(dir, 'webpack-out')],
+  ] as const) {
+    itWithTool('chromium', `${name}: the worker file it emitted runs the pool under worker-src 'self' (no blob:), with the same digest`, async (_ctx, chromiumPath) => {
+      const root = out();
+      if (name === 'webpack') writeFileSync(join(root, 'index.html'), '<!doctype html><meta charset="utf-8"><script src="/main.js"></script>');
+      const { got, refused } = await runInChromium(chromiumPath, fromDir(root), SELF_WORKERS_ONLY);
+      expect(got.pool).toEqual({ threads: expect.any(Number), workers: 'module' });
+      expect(got.pool!.threads).toBeGreaterThanOrEqual(2);
+      expect(got.pooled).toBe(await wanted());
+      expect(got.single).toBe(await wanted());
+      expect(got.nodeOnly).toBe('EOPNOTSUPP');
+      // Nothing was refused: the workers came from the page's own origin.
+      expect(refused).toBe(0);
+    }, 240_000);
+  }
 });
