@@ -3,7 +3,7 @@
  * share. A subcommand is one file in commands/ plus one entry in the table
  * of commands/index.ts.
  */
-import { IomapVerityError } from '../index.js';
+import { IomapVerityError } from '../errors.js';
 
 /** Where a command writes; tests pass their own. */
 export interface CliIo {

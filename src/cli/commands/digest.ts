@@ -4,17 +4,14 @@
  * bad command line, 1 for a failure while digesting).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import {
-  formatSignedDigest,
-  fsverityDigestFile,
-  hashAlgorithmById,
-  hashAlgorithmByName,
-  HASH_ALGORITHMS,
-  isErrno,
-  toHex,
-  type FsverityDigestResult,
-  type HashAlgorithm,
-} from '../../index.js';
+// The modules themselves, not the package index: the index loads the
+// signature code (pkijs, asn1js), a tenth of a second of start-up that a
+// digest only needs for --for-builtin-sig, where it is loaded on use.
+import { isErrno } from '../../errors.js';
+import { toHex } from '../../verity/descriptor.js';
+import type { FsverityDigestResult } from '../../verity/digest.js';
+import { fsverityDigestFile } from '../../verity/digest-file.js';
+import { hashAlgorithmById, hashAlgorithmByName, HASH_ALGORITHMS, type HashAlgorithm } from '../../verity/hash-algs.js';
 import { errorMessage, EXIT_FAILURE, strerror, UsageError, type CliIo, type Command } from '../command.js';
 import { getoptLong, parseUnsignedLong } from '../getopt.js';
 import { createProgress, type Progress } from '../progress.js';
@@ -240,7 +237,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
       try {
         const { alg, result: r } = await digestWithTreeOptions(file, cl, io, descBase);
         descBase += r.descriptor.length;
-        const hex = cl.forBuiltinSig ? toHex(formatSignedDigest(r)) : toHex(r.digest);
+        const hex = cl.forBuiltinSig ? toHex((await import('../../verity/signature.js')).formatSignedDigest(r)) : toHex(r.digest);
         if (cl.json) io.stdout.write(`${JSON.stringify(digestJson(file, r, alg.name))}\n`);
         else if (cl.compact) io.stdout.write(`${hex}\n`);
         else if (cl.forBuiltinSig) io.stdout.write(`${hex} ${file}\n`);
