@@ -384,8 +384,8 @@ if (want('B6') && sealedImage) await guarded('B6', async () => {
     contender: 'File.readInto 4 KiB (32 MiB window, cached)',
     seconds: warm.seconds,
     readsPerSecond: warm.readsPerSecond,
-    ratio: warm.readsPerSecond / 500_000,
-    ratioOf: 'reads per second / 500,000 (target)',
+    ratio: warm.readsPerSecond / 1_000_000,
+    ratioOf: 'reads per second / 1,000,000 (target)',
     maxRssMiB: warm.maxRssMiB,
   });
   target('B6', 'warm: >= 1,000,000 random 4 KiB reads/s', warm.readsPerSecond, 1_000_000, '>=');
