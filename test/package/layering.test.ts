@@ -20,7 +20,9 @@ const ALLOWED: Record<string, string[]> = {
   iomap: ['iomap', 'wasm', 'device', 'pagecache', 'errors.ts'],
   fs: ['fs', 'iomap', 'verity', 'pagecache', 'device', 'wasm', 'errors.ts'],
   mount: ['mount', 'index.ts'],
-  cli: ['cli', 'index.ts'],
+  // The CLI uses the package's public face, except that a command may load
+  // the verity library and errors directly to start fast (`digest`).
+  cli: ['cli', 'index.ts', 'verity', 'errors.ts'],
 };
 
 function walk(dir: string): string[] {
