@@ -54,7 +54,7 @@ export type { MerkleBlockSink, MerkleTreeResult } from './verity/tree.js';
 export { BlockDevice, MemoryDevice, FileDevice, FaultyDevice } from './device/index.js';
 export type { MemoryDeviceOptions, FileDeviceOptions, FaultyDeviceOptions, FaultRule, CrashKeep } from './device/index.js';
 export { Volume, File } from './fs/index.js';
-export type { VolumeFormatOptions, VolumeOpenOptions, VolumeSpace, RenameOptions, AllocateOptions, EnableVerityOptions, MetaStore } from './fs/index.js';
+export type { VolumeFormatOptions, VolumeOpenOptions, VolumeSpace, RenameOptions, AllocateOptions, EnableVerityOptions, FileIoOptions, MetaStore } from './fs/index.js';
 export type { VerityMeasurement } from './verity/measure.js';
 export type { VerityMetadataType } from './verity/read-metadata.js';
 // Serving a volume to other programs through FUSE (Linux; optional fuse-native).

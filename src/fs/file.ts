@@ -10,7 +10,7 @@
 import { fail, isUint8Array, throwIfAborted } from '../errors.js';
 import type { Inode } from './inode.js';
 import { holeBlocks } from './iomap-ops.js';
-import { checkBytes, checkFileEnd, checkFileSize, checkRange } from './validate.js';
+import { checkBytes, checkFileEnd, checkFileSize, checkRange, checkSignal } from './validate.js';
 import type { Mount } from './mount.js';
 import { readRange, truncateInode, writeRange, writebackInode } from './engine.js';
 import { validateSealParams, type VerityParamsOptions } from '../verity/params.js';
@@ -37,6 +37,25 @@ export interface EnableVerityOptions extends VerityParamsOptions {
    */
   signal?: AbortSignal;
 }
+
+/**
+ * Options of `File.read`, `readInto`, `write` and `stream`.
+ */
+export interface FileIoOptions {
+  /**
+   * Stops the call: it rejects with ECANCELED (a stream errors with it).
+   * A read checks it while queued behind other calls and between pieces of
+   * 16 MiB, so a long read stops part-way; what it already copied into a
+   * `readInto` buffer stays there, and the file is untouched either way. A
+   * write checks it only until it begins changing the file: once begun it
+   * runs to the end (a copy into the page cache), so an aborted write has
+   * written all of its bytes or none.
+   */
+  signal?: AbortSignal;
+}
+
+/** A read with a signal goes to the page cache in pieces of this many bytes, checking the signal between them. */
+const SIGNAL_READ_PIECE = 16 << 20;
 
 /** Options of `File.allocate`. */
 export interface AllocateOptions {
@@ -146,12 +165,15 @@ export class File {
 
   /**
    * Read up to `len` bytes from `pos`. Short at EOF; empty at or past it.
-   * EIO when the device fails.
+   * EIO when the device fails; ECANCELED when `opts.signal` aborts.
    */
-  read(pos: number, len: number): Promise<Uint8Array> {
+  read(pos: number, len: number, opts: FileIoOptions = {}): Promise<Uint8Array> {
     return rejecting(() => {
       const r = checkRange(pos, len);
-      return this.mp.run(() => this.readLocked(r.pos, r.len));
+      const signal = checkSignal(opts.signal);
+      const what = this.ioWhat('read');
+      throwIfAborted(signal, what);
+      return this.mp.run(() => this.readLocked(r.pos, r.len, undefined, signal, what));
     });
   }
 
@@ -160,25 +182,48 @@ export class File {
    * how many were read (fewer at EOF, 0 at or past it). The same as `read`
    * without a new array per call, for streaming through one buffer.
    */
-  readInto(pos: number, dst: Uint8Array): Promise<number> {
+  readInto(pos: number, dst: Uint8Array, opts: FileIoOptions = {}): Promise<number> {
     return rejecting(() => {
       const into = checkBytes(dst);
       const r = checkRange(pos, into.length);
-      return this.mp.run(async () => (await this.readLocked(r.pos, r.len, into)).length);
+      const signal = checkSignal(opts.signal);
+      const what = this.ioWhat('read');
+      throwIfAborted(signal, what);
+      return this.mp.run(async () => (await this.readLocked(r.pos, r.len, into, signal, what)).length);
     });
   }
 
-  /** Under the volume lock: [pos, pos + len) up to EOF, into `into` when given. */
-  private async readLocked(pos: number, len: number, into?: Uint8Array): Promise<Uint8Array> {
+  /** What a cancelled call on this file says it stopped. */
+  private ioWhat(op: string): string {
+    return `${op} of file ${JSON.stringify(this.inode.name)}`;
+  }
+
+  /**
+   * Under the volume lock: [pos, pos + len) up to EOF, into `into` when
+   * given; with a signal, in pieces, checking it before each.
+   */
+  private async readLocked(pos: number, len: number, into?: Uint8Array, signal?: AbortSignal, what = ''): Promise<Uint8Array> {
+    throwIfAborted(signal, what);
     const inode = this.alive();
     if (pos >= inode.size || len === 0) return new Uint8Array(0);
-    if (into === undefined && Math.min(len, inode.size - pos) > MAX_READ_BYTES) {
+    const n = Math.min(len, inode.size - pos);
+    if (into === undefined && n > MAX_READ_BYTES) {
       throw fail('EINVAL', `a read returns at most ${MAX_READ_BYTES} bytes at once (as Linux's read(2)): read in pieces, or use readInto with your own buffer`);
     }
     // A sealed file's data is verified against its Merkle tree before it is cached.
     let verify = inode.verity === 'sealed' ? verityReadHook(this.mp, inode) : undefined;
     if (verify instanceof Promise) verify = await verify;
-    return readRange(this.mp, inode, pos, Math.min(len, inode.size - pos), { verify, into });
+    if (signal === undefined || n <= SIGNAL_READ_PIECE) return readRange(this.mp, inode, pos, n, { verify, into });
+    const out = into ?? new Uint8Array(n);
+    let done = 0;
+    while (done < n) {
+      throwIfAborted(signal, what);
+      const want = Math.min(SIGNAL_READ_PIECE, n - done);
+      const got = await readRange(this.mp, inode, pos + done, want, { verify, into: out.subarray(done, done + want) });
+      done += got.length;
+      if (got.length < want) break;
+    }
+    return out.subarray(0, done);
   }
 
   /**
@@ -186,11 +231,12 @@ export class File {
    * default the size at each step), read a chunk at a time through
    * `readInto`: a sealed file's bytes are verified before they are
    * enqueued, and the stream errors with the read's error (EIO naming the
-   * block) without handing out that chunk. For a Node `Readable`, pass it
-   * to `toNodeReadable`.
+   * block) without handing out that chunk; with `signal`, an abort errors
+   * it with ECANCELED. For a Node `Readable`, pass it to `toNodeReadable`.
    */
-  stream(opts: { start?: number; end?: number; chunkSize?: number } = {}): ReadableStream<Uint8Array> {
+  stream(opts: { start?: number; end?: number; chunkSize?: number; signal?: AbortSignal } = {}): ReadableStream<Uint8Array> {
     const r = checkRange(opts.start ?? 0, 0);
+    const signal = checkSignal(opts.signal);
     const end = opts.end === undefined ? Infinity : checkRange(opts.end, 0).pos;
     const step = Math.max(4096, Math.floor(opts.chunkSize ?? 1 << 20));
     let pos = r.pos;
@@ -200,7 +246,7 @@ export class File {
           const n = Math.min(step, end - pos, Math.max(0, this.inode.size - pos));
           if (!(n > 0)) return ctl.close();
           const buf = new Uint8Array(n);
-          const got = await this.readInto(pos, buf);
+          const got = await this.readInto(pos, buf, { signal });
           if (got === 0) return ctl.close();
           pos += got;
           ctl.enqueue(got === n ? buf : buf.subarray(0, got));
@@ -213,14 +259,19 @@ export class File {
   /**
    * Write `data` at `pos`, extending the file when it reaches past EOF.
    * ENOSPC (before anything changes) when the blocks it needs cannot be
-   * reserved; EPERM on a sealed file.
+   * reserved; EPERM on a sealed file; ECANCELED, with nothing written, when
+   * `opts.signal` aborts before the write begins.
    */
-  write(pos: number, data: Uint8Array): Promise<void> {
+  write(pos: number, data: Uint8Array, opts: FileIoOptions = {}): Promise<void> {
     return rejecting(() => {
       const bytes = stableBytes(checkBytes(data));
       const r = checkRange(pos, bytes.length);
       if (r.len > 0) checkFileEnd(r.pos + r.len);
+      const signal = checkSignal(opts.signal);
+      const what = this.ioWhat('write');
+      throwIfAborted(signal, what);
       return this.mp.run(async () => {
+        throwIfAborted(signal, what);
         const inode = this.writable('write');
         if (r.len === 0) return;
         if (bytes.byteLength !== r.len) {
@@ -323,10 +374,7 @@ export class File {
       if (onProgress !== undefined && typeof onProgress !== 'function') throw fail('EINVAL', 'onProgress must be a function');
       const signature = opts.signature;
       if (signature !== undefined && !isUint8Array(signature)) throw fail('EINVAL', 'signature must be a Uint8Array (the DER bytes `fsverity sign` writes)');
-      const signal = opts.signal;
-      if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean')) {
-        throw fail('EINVAL', 'signal must be an AbortSignal');
-      }
+      const signal = checkSignal(opts.signal);
       const what = `enableVerity of file ${JSON.stringify(this.inode.name)}`;
       throwIfAborted(signal, what);
       // Hashing reports progress after every step: the abort is checked

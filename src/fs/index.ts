@@ -6,7 +6,7 @@
 export { Volume } from './volume.js';
 export type { VolumeFormatOptions, VolumeOpenOptions, VolumeSpace, RenameOptions } from './volume.js';
 export { File } from './file.js';
-export type { AllocateOptions, EnableVerityOptions } from './file.js';
+export type { AllocateOptions, EnableVerityOptions, FileIoOptions } from './file.js';
 export { MemoryMetaStore } from './meta-store.js';
 export type { MetaStore } from './meta-store.js';
 export { ExtentMap } from './extent-map.js';

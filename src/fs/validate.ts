@@ -63,3 +63,12 @@ export function checkBytes(data: unknown): Uint8Array {
   if (!isUint8Array(data)) throw fail('EINVAL', 'data to write must be a Uint8Array');
   return data;
 }
+
+/** An optional `signal`: undefined or an AbortSignal (EINVAL). */
+export function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  if (typeof signal !== 'object' || signal === null || typeof (signal as AbortSignal).aborted !== 'boolean') {
+    throw fail('EINVAL', 'signal must be an AbortSignal');
+  }
+  return signal as AbortSignal;
+}
