@@ -90,8 +90,10 @@ describe('openDmverity over veritysetup format', () => {
   CASES.forEach((c, ci) => {
     const bs = c.dataBlockSize;
     const per = perBlock(c);
-    // One block (no tree; veritysetup writes no superblock past an empty file's end), exactly full levels, one block past.
-    const sizes = [...(c.superblock && c.hashOffset > 0 ? [] : [bs]), per * bs, (per + 1) * bs];
+    // One block (no tree; veritysetup writes no superblock past an empty file's end), exactly
+    // full levels, one block past; two full levels and one past where that stays small.
+    const small = per * per * bs <= 1 << 20;
+    const sizes = [...(c.superblock && c.hashOffset > 0 ? [] : [bs]), per * bs, (per + 1) * bs, ...(small ? [per * per * bs, (per * per + 1) * bs] : [])];
     for (const size of sizes) {
       it.runIf(HAVE_VERITYSETUP)(`${label(c)}, ${size / bs} blocks: random verified reads equal the data, from paths and from bytes`, async () => {
         const m = await make(c, size, 100 + ci);
@@ -111,15 +113,17 @@ describe('openDmverity over veritysetup format', () => {
       });
     }
 
-    it.runIf(HAVE_VERITYSETUP)(`${label(c)}: every flipped byte of sampled data and hash blocks is EIO on reads touching it, never a wrong byte`, async () => {
-      const size = (per + 1) * bs; // two levels: two level-0 blocks under one top block
+    // Two levels (two level-0 blocks under one top block), and three where that stays small.
+    for (const levels of small ? [2, 3] : [2]) it.runIf(HAVE_VERITYSETUP)(`${label(c)}, ${levels} levels: every flipped byte of sampled data and hash blocks is EIO on reads touching it, never a wrong byte`, async () => {
+      const blocks = levels === 2 ? per + 1 : per * per + 1;
+      const size = blocks * bs;
       const m = await make(c, size, 200 + ci);
       const params = c.superblock ? decodeDmveritySuperblock(m.hash.subarray(c.hashOffset), c.hashOffset) : validateDmverityParams(libraryOptions(c), size, false);
       const layout = computeDmverityLayout(params);
-      expect(layout.levels).toBe(2);
-      const r = rng(300 + ci);
+      expect(layout.levels).toBe(levels);
+      const r = rng(300 + ci + levels);
       const flips: { file: 'data' | 'hash'; at: number }[] = [];
-      for (const b of new Set([0, 1, 9, 20, per - 1, per].filter((x) => x <= per))) for (let k = 0; k < 2; k++) flips.push({ file: 'data', at: b * bs + Math.floor(r() * bs) });
+      for (const b of new Set([0, 1, 9, 20, per - 1, per, blocks - 2, blocks - 1].filter((x) => x < blocks))) for (let k = 0; k < 2; k++) flips.push({ file: 'data', at: b * bs + Math.floor(r() * bs) });
       const hbs = c.hashBlockSize;
       for (let k = 0; k < layout.levels; k++) {
         for (let j = 0; j < layout.levelSize[k]!; j++) {
@@ -137,7 +141,7 @@ describe('openDmverity over veritysetup format', () => {
         const f = await openDmverity({ data, hash }, trustFor(c, m.root));
         try {
           // Every block read alone: EIO exactly where the flip reaches, the true bytes elsewhere.
-          for (let b = 0; b < params.dataBlocks; b += b < 3 || b > per - 3 ? 1 : 7) {
+          for (let b = 0; b < params.dataBlocks; b += b < 3 || Math.abs(b - per) < 3 || b > blocks - 3 ? 1 : levels === 2 ? 7 : 23) {
             const got = await settle(f.read(b * bs + 1, bs - 1));
             if (hit.blocks(b)) {
               expect('err' in got && isErrno(got.err, 'EIO'), `flip of ${flip.file} byte ${flip.at}: block ${b} must fail`).toBe(true);
