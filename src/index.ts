@@ -61,15 +61,19 @@ export type { VerityMetadataType } from './verity/read-metadata.js';
 export { mountVolume, DIGEST_XATTR } from './mount/index.js';
 export type { Mount, MountOptions } from './mount/index.js';
 // Verified reads from anywhere: a file, its tree and descriptor from any byte source, and a trusted digest.
-export { openVerified, VerifiedFile, parseFsverityDigest } from './verity/verified-file.js';
+export { openVerified, VerifiedFile, VerifiedReader, parseFsverityDigest } from './verity/verified-file.js';
 export type { VerifiedSources, VerifiedTrust, OpenVerifiedOptions, VerifiedReadOptions, VerifiedStreamOptions } from './verity/verified-file.js';
 export { openSource, toNodeReadable } from './source/index.js';
 export type { ByteSource, ReaderLike, Src, SourceOptions, HttpSourceOptions } from './source/index.js';
-// dm-verity: hash devices identical to `veritysetup format`'s, and their verification.
+// dm-verity: hash devices identical to `veritysetup format`'s, their verification, and verified reads.
 export {
   dmverityFormat,
   dmverityVerify,
   dmverityReadParams,
+  openDmverity,
+  DmverityFile,
+  dmverityParamsFromSuperblock,
+  parseDmverityRootHash,
   dmverityHashLocation,
   computeDmverityLayout,
   validateDmverityParams,
@@ -97,4 +101,6 @@ export type {
   DmverityVerifyResult,
   DmverityFailure,
   DmverityInput,
+  DmveritySources,
+  DmverityTrust,
 } from './dmverity/index.js';

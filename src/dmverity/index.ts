@@ -12,3 +12,7 @@ export type { DmverityInput } from './io.js';
 // For verified readers: the block hashing of a tree's parameters.
 export { createDmBlockHasher } from './hash.js';
 export type { DmBlockHasher } from './hash.js';
+// Verified reads of an image under its hash device and a trusted root hash (the verity library's reader).
+export { openDmverity, DmverityFile } from './open.js';
+export type { DmveritySources, DmverityTrust } from './open.js';
+export { dmverityGeometry } from './geometry.js';

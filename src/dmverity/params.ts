@@ -11,7 +11,7 @@
  * offset when there is no superblock). A device of one data block has no
  * stored tree: its root hash is that block's hash.
  */
-import { fail } from '../errors.js';
+import { fail, isUint8Array } from '../errors.js';
 
 /** Names accepted for `hashAlgorithm`. */
 export type DmverityHashName = 'sha256' | 'sha512' | 'sha1';
@@ -178,10 +178,7 @@ export function validateDmverityParams(opts: DmverityParamsOptions | undefined, 
   const superblock = o.superblock ?? true;
   let uuid = '';
   if (superblock) uuid = o.uuid === undefined ? randomUuid() : formatUuid(parseUuid(o.uuid));
-  const hashOffset = o.hashOffset ?? 0;
-  if (!Number.isSafeInteger(hashOffset) || hashOffset < 0 || hashOffset % 512 !== 0) {
-    throw fail('EINVAL', `unsupported hash offset ${String(hashOffset)}: a multiple of 512 bytes`);
-  }
+  const hashOffset = requireHashOffset(o.hashOffset);
   let dataBlocks = o.dataBlocks;
   if (dataBlocks === undefined || dataBlocks === 0) {
     if (dataSize === undefined) throw fail('EINVAL', 'dataBlocks must be given when the data size is not known');
@@ -195,6 +192,35 @@ export function validateDmverityParams(opts: DmverityParamsOptions | undefined, 
   }
   const digestSize = DMVERITY_HASH_ALGORITHMS[hashAlgorithm];
   return { hashAlgorithm, digestSize, dataBlockSize, hashBlockSize, salt, format, superblock, uuid, hashOffset, dataBlocks };
+}
+
+/** A hash offset (default 0): a multiple of 512 bytes, or EINVAL. */
+export function requireHashOffset(v: unknown): number {
+  const n = v ?? 0;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n % 512 !== 0) {
+    throw fail('EINVAL', `unsupported hash offset ${String(n)}: a multiple of 512 bytes`);
+  }
+  return n;
+}
+
+/**
+ * A root hash given as hex or bytes: the bytes, or EINVAL. With
+ * `digestSize`, it must be one digest long.
+ */
+export function parseDmverityRootHash(rootHash: unknown, digestSize?: number): Uint8Array {
+  let bytes: Uint8Array;
+  if (isUint8Array(rootHash)) {
+    bytes = rootHash.slice();
+  } else {
+    if (typeof rootHash !== 'string' || !/^([0-9a-fA-F]{2})+$/.test(rootHash)) {
+      throw fail('EINVAL', `invalid root hash ${JSON.stringify(rootHash)}: hex digits expected, as veritysetup prints it`);
+    }
+    bytes = Uint8Array.from(rootHash.match(/../g)!, (h) => parseInt(h, 16));
+  }
+  if (digestSize !== undefined && bytes.length !== digestSize) {
+    throw fail('EINVAL', `root hash of ${bytes.length} bytes (${2 * bytes.length} hex digits): this tree's hashes have ${digestSize} (${2 * digestSize} hex digits)`);
+  }
+  return bytes;
 }
 
 /** The tree's shape for validated parameters; EINVAL when it cannot exist (too many levels, offsets past 2^53). */

@@ -9,7 +9,8 @@
  *   344 padding (168)
  *
  * `decodeDmveritySuperblock` is the one door for a superblock read from a
- * device: everything behind it trusts its result.
+ * device: everything behind it trusts its result. `dmverityParamsFromSuperblock`
+ * goes through it and then holds the parameters a caller gave beside it.
  */
 import { fail } from '../errors.js';
 import {
@@ -21,6 +22,7 @@ import {
   parseUuid,
   requireDmverityHash,
   type DmverityParams,
+  type DmverityParamsOptions,
 } from './params.js';
 
 /** Bytes of the superblock. */
@@ -94,4 +96,30 @@ export function decodeDmveritySuperblock(bytes: Uint8Array, hashOffset = 0): Dmv
     hashOffset,
     dataBlocks: Number(dataBlocks),
   };
+}
+
+/**
+ * The parameters of the superblock `bytes` found at `hashOffset`, decoded
+ * by `decodeDmveritySuperblock` (its EINVAL for a bad superblock), with
+ * every parameter set in `given` held against it: EINVAL naming the first
+ * one that differs (hash algorithm, block sizes, salt, format, UUID, data
+ * blocks). Options left undefined are taken from the superblock.
+ */
+export function dmverityParamsFromSuperblock(bytes: Uint8Array, hashOffset: number, given: DmverityParamsOptions = {}): DmverityParams {
+  const p = decodeDmveritySuperblock(bytes, hashOffset);
+  const differs = (what: string, theirs: unknown, ours: unknown): never => {
+    throw fail('EINVAL', `the dm-verity superblock at offset ${hashOffset} says ${what} ${String(ours)}, the options say ${String(theirs)}`);
+  };
+  if (given.hashAlgorithm !== undefined && requireDmverityHash(given.hashAlgorithm) !== p.hashAlgorithm) differs('hash algorithm', given.hashAlgorithm, p.hashAlgorithm);
+  if (given.dataBlockSize !== undefined && given.dataBlockSize !== p.dataBlockSize) differs('data block size', given.dataBlockSize, p.dataBlockSize);
+  if (given.hashBlockSize !== undefined && given.hashBlockSize !== p.hashBlockSize) differs('hash block size', given.hashBlockSize, p.hashBlockSize);
+  if (given.format !== undefined && given.format !== p.format) differs('format (hash type)', given.format, p.format);
+  if (given.dataBlocks !== undefined && given.dataBlocks !== p.dataBlocks) differs('data blocks', given.dataBlocks, p.dataBlocks);
+  if (given.salt !== undefined) {
+    const hex = (b: Uint8Array) => (b.length ? Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('') : '-');
+    if (!(given.salt instanceof Uint8Array)) throw fail('EINVAL', 'salt must be a Uint8Array');
+    if (hex(given.salt) !== hex(p.salt)) differs('salt', hex(given.salt), hex(p.salt));
+  }
+  if (given.uuid !== undefined && formatUuid(parseUuid(given.uuid)) !== p.uuid) differs('UUID', given.uuid, p.uuid);
+  return p;
 }

@@ -9,10 +9,10 @@
  * Memory: one piece of data (4 MiB) and one hash block at a time; all-zero
  * data blocks are recognised, not hashed.
  */
-import { fail, isUint8Array } from '../errors.js';
+import { fail } from '../errors.js';
 import { createDmBlockHasher, type DmBlockHasher } from './hash.js';
 import { openSource, type DmSource, type DmverityInput } from './io.js';
-import { computeDmverityLayout, validateDmverityParams, type DmverityLayout, type DmverityParams, type DmverityParamsOptions } from './params.js';
+import { computeDmverityLayout, parseDmverityRootHash, requireHashOffset, validateDmverityParams, type DmverityLayout, type DmverityParams, type DmverityParamsOptions } from './params.js';
 import { decodeDmveritySuperblock, DMVERITY_SUPERBLOCK_SIZE } from './superblock.js';
 import { dmverityHex } from './format.js';
 
@@ -59,8 +59,7 @@ export async function dmverityReadParams(hash: DmverityInput, opts?: DmverityPar
   if (opts?.superblock === false) return validateDmverityParams(opts, dataSize, false);
   const src = await openSource(hash, 'hash device');
   try {
-    const off = opts?.hashOffset ?? 0;
-    if (!Number.isSafeInteger(off) || off < 0 || off % 512 !== 0) throw fail('EINVAL', `unsupported hash offset ${String(off)}: a multiple of 512 bytes`);
+    const off = requireHashOffset(opts?.hashOffset);
     if (src.size < off + DMVERITY_SUPERBLOCK_SIZE) throw fail('EINVAL', `not a dm-verity hash device: ${src.size} bytes, no superblock at offset ${off}`);
     const sb = new Uint8Array(DMVERITY_SUPERBLOCK_SIZE);
     src.readInto(off, sb);
@@ -68,17 +67,6 @@ export async function dmverityReadParams(hash: DmverityInput, opts?: DmverityPar
   } finally {
     src.close();
   }
-}
-
-function parseRootHash(rootHash: string | Uint8Array, digestSize: number): Uint8Array {
-  if (isUint8Array(rootHash)) {
-    if (rootHash.length !== digestSize) throw fail('EINVAL', `root hash of ${rootHash.length} bytes: this tree's hashes have ${digestSize}`);
-    return rootHash;
-  }
-  if (typeof rootHash !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(rootHash) || rootHash.length !== 2 * digestSize) {
-    throw fail('EINVAL', `invalid root hash ${JSON.stringify(rootHash)}: ${2 * digestSize} hex digits expected`);
-  }
-  return Uint8Array.from(rootHash.match(/../g) ?? [], (h) => parseInt(h, 16));
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {
@@ -111,7 +99,7 @@ export async function dmverityVerify(
   try {
     const params = await dmverityReadParams(hash, opts, dataSrc.size);
     const layout = computeDmverityLayout(params);
-    const root = parseRootHash(rootHash, params.digestSize);
+    const root = parseDmverityRootHash(rootHash, params.digestSize);
     if (dataSrc.size < params.dataBlocks * params.dataBlockSize) {
       throw fail('EIO', `data device holds ${dataSrc.size} bytes, less than ${params.dataBlocks} blocks of ${params.dataBlockSize}`);
     }

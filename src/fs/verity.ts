@@ -371,7 +371,7 @@ async function makeVerityReadHook(mp: Mount, inode: Inode): Promise<IomapVerifyH
     const start = r.pos;
     const end = Math.min(r.pos + r.length, size);
     if (end <= start) return;
-    const mb = verifier.tree.blockSize;
+    const mb = verifier.geometry.dataBlockSize;
     const first = Math.floor(start / mb);
     const last = Math.ceil(end / mb);
     if (start === first * mb && last * mb - start <= r.length) {

@@ -13,6 +13,7 @@
  * 2-lane SIMD), which run in browsers too.
  */
 import { fail } from '../errors.js';
+import type { TreeHasher } from './geometry.js';
 import { loadWasm, type Wasm } from '../wasm/index.js';
 import { sha256 as wasmSha256, Sha256BlockHasher } from '../wasm/sha256.js';
 import { sha512 as wasmSha512, Sha512BlockHasher } from '../wasm/sha512.js';
@@ -71,28 +72,12 @@ export function padSalt(alg: HashAlgorithm, salt: Uint8Array): Uint8Array {
 }
 
 /**
- * Hashes whole fs-verity blocks with one salt. Not safe to share between
+ * Hashes whole fs-verity blocks with one salt (padded, first): a
+ * `TreeHasher` that also names its algorithm. Not safe to share between
  * concurrent users (it holds one hashing state); create one per builder.
  */
-export interface BlockHasher {
+export interface BlockHasher extends TreeHasher {
   readonly algorithm: HashAlgorithm;
-  /** Size of every block this hasher hashes. */
-  readonly blockSize: number;
-  /** The salted digest of a block of zeros. */
-  readonly zeroBlockDigest: Uint8Array;
-  /**
-   * Hash `count` consecutive blocks starting at `data[0]` and write their
-   * digests back to back into `out` from `outOffset`. `data` must hold at
-   * least `count * blockSize` bytes.
-   */
-  hashBlocks(data: Uint8Array, count: number, out: Uint8Array, outOffset: number): void;
-  /**
-   * Present when blocks in WASM memory can be hashed in place: hash `count`
-   * blocks at `ptr` of `wasm` (must be the hasher's own instance) into `out`.
-   */
-  hashBlocksAt?(wasm: Wasm, ptr: number, count: number, out: Uint8Array, outOffset: number): boolean;
-  /** Release whatever the backend holds (WASM memory); the hasher is unusable after. */
-  dispose(): void;
 }
 
 /** A one-shot hash of `data` (no salt): the file digest is this over the descriptor. */

@@ -18,6 +18,7 @@ import { computeFileDigest, DESCRIPTOR_SIZE, encodeDescriptor, formatDigest, toH
 import { hashAlgorithmById, hashAlgorithmByName, type HashAlgorithm, type HashAlgorithmName } from './hash-algs.js';
 import { computeMerkleTreeParams, validateDigestParams } from './params.js';
 import { leafHashPool, poolTakes, type LeafHashPool } from './pool.js';
+import { fsverityGeometry, type TreeGeometry } from './geometry.js';
 import { MerkleVerifier, type MerkleTreeSource } from './verify.js';
 
 /** Where the three parts of a verified file come from. */
@@ -165,24 +166,50 @@ class TreeReader implements MerkleTreeSource {
   }
 }
 
-/** A file whose every byte handed out was verified against a trusted fs-verity digest. */
-export class VerifiedFile {
+/**
+ * @internal What a verified reader is made of: made by `openVerified` and
+ * by `openVerifiedTree` (for tree formats built on this one).
+ */
+export interface VerifiedParts {
+  /** Bytes of data handed out. */
+  readonly size: number;
+  readonly verifier: MerkleVerifier;
+  /** Every source opened for the reader; closed by `close()`. */
+  readonly sources: ByteSource[];
+  readonly data: ByteSource;
+  readonly treeReader: TreeReader;
+  /** Set when the worker pool may hash data blocks (fs-verity hashing, `parallel` asked for). */
+  readonly pool?: { readonly algorithm: HashAlgorithmName; readonly salt: Uint8Array };
+}
+
+/**
+ * Verified reads from a data source under a hash tree: every byte handed
+ * out was verified first, with the whole data block it sits in, against a
+ * trusted root hash. `VerifiedFile` (fs-verity, from `openVerified`) and
+ * `DmverityFile` (dm-verity, from `openDmverity`) are its two kinds.
+ */
+export class VerifiedReader {
   private closed = false;
+  /** Bytes of data. */
+  readonly size: number;
+  /** Bytes of a data block: the unit every read is verified in. */
+  readonly blockSize: number;
+  private readonly verifier: MerkleVerifier;
+  private readonly sources: ByteSource[];
+  private readonly data: ByteSource;
+  private readonly treeReader: TreeReader;
+  private readonly poolParams: VerifiedParts['pool'];
 
   /** @internal */
-  constructor(
-    /** Bytes of file data, from the descriptor. */
-    readonly size: number,
-    /** The descriptor, validated and vouched for by the trusted digest. */
-    readonly descriptor: VerityDescriptor,
-    /** The file digest, as `fsverity digest` prints it. */
-    readonly digest: string,
-    private readonly verifier: MerkleVerifier,
-    private readonly sources: ByteSource[],
-    private readonly data: ByteSource,
-    private readonly treeReader: TreeReader | undefined,
-    private readonly parallel: boolean,
-  ) {}
+  constructor(parts: VerifiedParts) {
+    this.size = parts.size;
+    this.blockSize = parts.verifier.geometry.dataBlockSize;
+    this.verifier = parts.verifier;
+    this.sources = parts.sources;
+    this.data = parts.data;
+    this.treeReader = parts.treeReader;
+    this.poolParams = parts.pool;
+  }
 
   private alive(): void {
     if (this.closed) throw fail('EBADF', 'this verified file is closed');
@@ -190,12 +217,12 @@ export class VerifiedFile {
 
   /** Verified data blocks [first, first + count), the last zero-padded to a whole block. */
   private async blocks(first: number, count: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
-    const bs = this.descriptor.params.blockSize;
+    const bs = this.blockSize;
     const off = first * bs;
     const avail = Math.min(count * bs, this.size - off);
     const raw = await this.data.read(off, avail, signal);
     if (raw.length !== avail) {
-      throw fail('EIO', `data block ${first + Math.floor(raw.length / bs)} of ${this.data.name} is missing: the data ends at ${off + raw.length} bytes, the descriptor says ${this.size}`);
+      throw fail('EIO', `data block ${first + Math.floor(raw.length / bs)} of ${this.data.name} is missing: the data ends at ${off + raw.length} bytes, the tree covers ${this.size}`);
     }
     let buf = raw;
     if (avail < count * bs) {
@@ -205,7 +232,8 @@ export class VerifiedFile {
     const pool = buf.length >= POOL_FROM_BYTES ? await this.pool() : undefined;
     // Our own workers hash a copy; the bytes handed out are `buf`, which nobody else holds.
     // A pool that fails is a fault of this process, not of the data: hash here instead.
-    const run = pool ? await pool.hashBytes(buf.slice(), this.descriptor.params.blockSize, this.descriptor.params.salt, this.descriptor.params.algorithm.name).catch(() => undefined) : undefined;
+    const pp = this.poolParams;
+    const run = pool && pp ? await pool.hashBytes(buf.slice(), bs, pp.salt, pp.algorithm).catch(() => undefined) : undefined;
     if (run) {
       let digests = run.digests;
       if (!digests) {
@@ -224,8 +252,8 @@ export class VerifiedFile {
   private poolPromise: Promise<LeafHashPool | undefined> | undefined;
   /** The shared worker pool when it can hash this file's blocks (`poolTakes`) and there is one. */
   private pool(): Promise<LeafHashPool | undefined> {
-    const p = this.descriptor.params;
-    if (!this.parallel || !poolTakes(p.algorithm.name, p.blockSize)) return Promise.resolve(undefined);
+    const p = this.poolParams;
+    if (!p || !poolTakes(p.algorithm, this.blockSize)) return Promise.resolve(undefined);
     this.poolPromise ??= leafHashPool().catch(() => undefined);
     return this.poolPromise.then((pool) => (pool?.usable ? pool : undefined));
   }
@@ -234,7 +262,7 @@ export class VerifiedFile {
   private async readRange(pos: number, dst: Uint8Array, signal: AbortSignal | undefined): Promise<number> {
     const end = Math.min(this.size, pos + dst.length);
     if (pos >= end) return 0;
-    const bs = this.descriptor.params.blockSize;
+    const bs = this.blockSize;
     const per = Math.max(1, Math.floor(READ_CHUNK / bs));
     const first = Math.floor(pos / bs);
     const last = Math.ceil(end / bs);
@@ -270,8 +298,8 @@ export class VerifiedFile {
   /**
    * Up to `len` verified bytes from `pos` (short at the end, empty past it).
    * EIO naming the block and the level when anything fails to verify or
-   * the data source is shorter than the descriptor's size; nothing of a
-   * failed read is handed out.
+   * the data source is shorter than the tree covers; nothing of a failed
+   * read is handed out.
    */
   async read(pos: number, len: number, opts: VerifiedReadOptions = {}): Promise<Uint8Array> {
     this.alive();
@@ -304,7 +332,7 @@ export class VerifiedFile {
     const start = opts.start ?? 0;
     const end = Math.min(opts.end ?? this.size, this.size);
     checkPosLen(start, Math.max(0, end - start));
-    const bs = this.descriptor.params.blockSize;
+    const bs = this.blockSize;
     const step = Math.max(bs, Math.floor((opts.chunkSize ?? READ_CHUNK) / bs) * bs);
     const ahead = Math.max(1, opts.readahead ?? 4);
     const stop = new AbortController();
@@ -355,9 +383,24 @@ export class VerifiedFile {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.treeReader?.forget();
+    this.treeReader.forget();
     this.verifier.dispose();
     await Promise.all(this.sources.map((s) => s.close().catch(() => {})));
+  }
+}
+
+/** A file whose every byte handed out was verified against a trusted fs-verity digest (from `openVerified`). */
+export class VerifiedFile extends VerifiedReader {
+  /** The descriptor, validated and vouched for by what was trusted. */
+  readonly descriptor: VerityDescriptor;
+  /** The file digest, as `fsverity digest` prints it. */
+  readonly digest: string;
+
+  /** @internal */
+  constructor(parts: VerifiedParts, descriptor: VerityDescriptor, digest: string) {
+    super(parts);
+    this.descriptor = descriptor;
+    this.digest = digest;
   }
 }
 
@@ -470,21 +513,91 @@ export async function openVerified(sources: VerifiedSources, trust: VerifiedTrus
     const digestBytes = await computeFileDigest(descriptor.params.algorithm, descBytes);
     const data = await open(sources.data);
     const tree = await open(sources.tree);
-    const size = descriptor.dataSize;
-    if (data.size !== undefined && data.size !== size) {
-      throw fail('EIO', `the data ${data.name} is ${data.size} bytes but the descriptor says ${size}: ${data.size < size ? 'it was cut short' : 'bytes were added'} or it is another file`);
-    }
-    if (data.size === undefined) {
-      const past = await data.read(size, 1, opts.signal);
-      if (past.length) throw fail('EIO', `the data ${data.name} goes on past the ${size} bytes the descriptor says`);
-    }
-    const treeSize = computeMerkleTreeParams(descriptor.params, size).treeSize;
-    if (tree.size !== undefined && tree.size !== treeSize) {
-      throw fail('EIO', `the Merkle tree ${tree.name} is ${tree.size} bytes but the descriptor implies ${treeSize}: it is damaged or belongs to another file or parameters`);
-    }
-    const reader = new TreeReader(tree, treeSize);
-    const v = await MerkleVerifier.create(descriptor, reader, { what: data.name, cacheBytes: opts.treeCacheBytes ?? DEFAULT_TREE_CACHE });
-    return new VerifiedFile(size, descriptor, formatDigest(descriptor.params.algorithm, digestBytes), v, opened, data, reader, opts.parallel === true);
+    const tr = computeMerkleTreeParams(descriptor.params, descriptor.dataSize);
+    const spec: VerifiedTreeSpec = {
+      geometry: fsverityGeometry(tr),
+      rootHash: descriptor.rootHash,
+      size: descriptor.dataSize,
+      dataMayBeLonger: false,
+      treeEnd: tr.treeSize,
+      treeMayBeLonger: false,
+      says: 'the descriptor',
+    };
+    const pool = opts.parallel === true ? { algorithm: descriptor.params.algorithm.name, salt: descriptor.params.salt } : undefined;
+    const parts = await verifiedParts(data, tree, spec, opened, opts, pool);
+    return new VerifiedFile(parts, descriptor, formatDigest(descriptor.params.algorithm, digestBytes));
+  } catch (e) {
+    await Promise.all(opened.map((s) => s.close().catch(() => {})));
+    throw e;
+  }
+}
+
+/**
+ * @internal What a tree format says about its tree once it has read its
+ * own header (fs-verity: the descriptor; dm-verity: the superblock or the
+ * caller's parameters): the geometry, the trusted root hash, and the sizes
+ * the two sources must have.
+ */
+export interface VerifiedTreeSpec {
+  readonly geometry: TreeGeometry;
+  readonly rootHash: Uint8Array;
+  /** Bytes of data the tree covers: the data source holds exactly this many, or more with `dataMayBeLonger`. */
+  readonly size: number;
+  readonly dataMayBeLonger: boolean;
+  /** Byte of the tree source just past the last tree block: it holds exactly this many, or more with `treeMayBeLonger`. */
+  readonly treeEnd: number;
+  readonly treeMayBeLonger: boolean;
+  /** What the sizes come from, in messages ('the descriptor', 'the superblock'). */
+  readonly says: string;
+}
+
+/** The parts of a reader once both sources are open: their sizes checked against `spec`, the verifier made. */
+async function verifiedParts(
+  data: ByteSource,
+  tree: ByteSource,
+  spec: VerifiedTreeSpec,
+  opened: ByteSource[],
+  opts: OpenVerifiedOptions,
+  pool: VerifiedParts['pool'],
+): Promise<VerifiedParts> {
+  const { size, says } = spec;
+  if (data.size !== undefined && (data.size < size || (data.size > size && !spec.dataMayBeLonger))) {
+    throw fail('EIO', `the data ${data.name} is ${data.size} bytes but ${says} says ${size}: ${data.size < size ? 'it was cut short' : 'bytes were added'} or it is another file`);
+  }
+  if (data.size === undefined && !spec.dataMayBeLonger) {
+    const past = await data.read(size, 1, opts.signal);
+    if (past.length) throw fail('EIO', `the data ${data.name} goes on past the ${size} bytes ${says} says`);
+  }
+  const treeEnd = spec.treeEnd;
+  if (tree.size !== undefined && (tree.size < treeEnd || (tree.size > treeEnd && !spec.treeMayBeLonger))) {
+    throw fail('EIO', `the ${spec.geometry.format === 'fs-verity' ? 'Merkle tree' : 'hash device'} ${tree.name} is ${tree.size} bytes but ${says} implies ${spec.treeMayBeLonger ? 'at least ' : ''}${treeEnd}: it is damaged or belongs to another file or parameters`);
+  }
+  const treeReader = new TreeReader(tree, treeEnd);
+  const verifier = await MerkleVerifier.forGeometry(spec.geometry, spec.rootHash, treeReader, { what: data.name, cacheBytes: opts.treeCacheBytes ?? DEFAULT_TREE_CACHE });
+  return { size, verifier, sources: opened, data, treeReader, pool };
+}
+
+/**
+ * @internal For tree formats built on this library (src/dmverity): open
+ * `data` and `tree` (any `Src`, with `opts`), let `describe` read what it
+ * needs of them (a superblock) and say what the tree is, check both
+ * sources' sizes against that (EIO), and make the verifier. The sources
+ * are closed when anything fails. The result makes a `VerifiedReader`
+ * subclass; `spec` is what `describe` returned.
+ */
+export async function openVerifiedTree<S extends VerifiedTreeSpec>(
+  sources: { data: Src; tree: Src },
+  opts: OpenVerifiedOptions,
+  describe: (tree: ByteSource, data: ByteSource) => Promise<S>,
+): Promise<{ parts: VerifiedParts; spec: S }> {
+  const opened: ByteSource[] = [];
+  try {
+    const data = await openSource(sources.data, opts);
+    opened.push(data);
+    const tree = await openSource(sources.tree, opts);
+    opened.push(tree);
+    const spec = await describe(tree, data);
+    return { parts: await verifiedParts(data, tree, spec, opened, opts, undefined), spec };
   } catch (e) {
     await Promise.all(opened.map((s) => s.close().catch(() => {})));
     throw e;

@@ -1,7 +1,9 @@
 /**
- * Verifying data against a sealed file's Merkle tree (the kernel's
- * fs/verity/verify.c), and reading the tree back with its unstored blocks
- * filled in (read_metadata.c).
+ * Verifying data against a hash tree (the kernel's fs/verity/verify.c and
+ * dm-verity's verify_level), and reading the tree back with its unstored
+ * blocks filled in (read_metadata.c). The tree's layout and hashing come
+ * from a `TreeGeometry` (geometry.ts): fs-verity's, or dm-verity's from
+ * src/dmverity. One verifier checks both.
  *
  * A data block is checked by walking up the tree to a hash block already
  * verified, or to the root hash from the descriptor, then checking each
@@ -18,8 +20,8 @@
  */
 import { fail } from '../errors.js';
 import { toHex, type VerityDescriptor } from './descriptor.js';
-import { createBlockHasher, type BlockHasher } from './hash-algs.js';
-import { computeMerkleTreeParams, type MerkleTreeParams } from './params.js';
+import { fsverityGeometry, type TreeGeometry, type TreeHasher } from './geometry.js';
+import { computeMerkleTreeParams } from './params.js';
 import type { VerityOps } from './verity-ops.js';
 import type { Wasm } from '../wasm/index.js';
 
@@ -28,8 +30,9 @@ const VERIFIED_CACHE_BYTES = 8 << 20;
 
 /**
  * Where a verifier reads tree blocks: a filesystem's `VerityOps`, or any
- * reader of a stored tree laid out as `fsverity digest --out-merkle-tree`
- * writes it. Nothing it returns is believed before its parent vouches for it.
+ * reader of a stored tree (as `fsverity digest --out-merkle-tree` writes
+ * it, or a dm-verity hash device), at the byte offsets the geometry names.
+ * Nothing it returns is believed before its parent vouches for it.
  */
 export type MerkleTreeSource = Pick<VerityOps, 'readMetadata'>;
 
@@ -53,118 +56,145 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * Verifies a sealed file's data against its Merkle tree (see the module
- * comment). Made by `MerkleVerifier.create` from a validated descriptor and
- * the filesystem's `VerityOps`. `verifyData` and `verifyDataAt` resolve when
- * every Merkle block given matches and reject with EIO naming the block and
- * level when one does not (or when reading a tree block fails); `readTree`
- * gives the stored tree's bytes with unstored blocks filled in. Holds WASM
- * memory until `dispose`.
+ * Verifies data against a hash tree (see the module comment). Made by
+ * `MerkleVerifier.create` from a validated fs-verity descriptor, or by
+ * `MerkleVerifier.forGeometry` from any tree geometry and a trusted root
+ * hash. `verifyData` and `verifyDataAt` resolve when every data block given
+ * matches and reject with EIO naming the block and level when one does not
+ * (or when reading a tree block fails); `readTree` gives the stored tree's
+ * bytes with unstored blocks filled in. Holds WASM memory until `dispose`.
  */
 export class MerkleVerifier {
-  readonly tree: MerkleTreeParams;
   /** Per level: the digest an all-zero subtree has at that level's entries. */
   private readonly zeroDigests: Uint8Array[] = [];
   private readonly verified = new Map<number, Uint8Array>();
   private readonly maxVerified: number;
+  /** Byte of the tree source just past the last tree block. */
+  private readonly treeEnd: number;
 
   private constructor(
-    readonly descriptor: VerityDescriptor,
-    private readonly hasher: BlockHasher,
+    /** Where everything is, and how blocks are hashed. */
+    readonly geometry: TreeGeometry,
+    /** The trusted hash of the top tree block (or of the single data block). */
+    readonly rootHash: Uint8Array,
+    private readonly dataHasher: TreeHasher,
+    private readonly hashHasher: TreeHasher,
     private readonly ops: MerkleTreeSource,
     /** Names the file in error messages. */
     private readonly what: string,
     cacheBytes: number,
   ) {
-    this.tree = computeMerkleTreeParams(descriptor.params, descriptor.dataSize);
-    this.maxVerified = Math.max(4, Math.floor(cacheBytes / this.tree.blockSize));
-    const ds = this.tree.digestSize;
-    this.zeroDigests.push(hasher.zeroBlockDigest);
-    for (let l = 1; l < this.tree.numLevels; l++) {
-      const block = new Uint8Array(this.tree.blockSize);
-      for (let i = 0; i < this.tree.hashesPerBlock; i++) block.set(this.zeroDigests[l - 1]!, i * ds);
-      const d = new Uint8Array(ds);
-      hasher.hashBlocks(block, 1, d, 0);
-      this.zeroDigests.push(d);
+    const g = geometry;
+    this.maxVerified = Math.max(4, Math.floor(cacheBytes / g.hashBlockSize));
+    let end = 0;
+    for (let l = 0; l < g.levels; l++) end = Math.max(end, g.blockOffset(l, g.levelBlocks(l) - 1) + g.hashBlockSize);
+    this.treeEnd = end;
+    this.zeroDigests.push(dataHasher.zeroBlockDigest);
+    if (g.unstoredZeroBlocks) {
+      for (let l = 1; l < g.levels; l++) {
+        const block = this.fill(l - 1, 0, g.hashesPerBlock);
+        const d = new Uint8Array(g.digestSize);
+        hashHasher.hashBlocks(block, 1, d, 0);
+        this.zeroDigests.push(d);
+      }
     }
   }
 
   /**
-   * A verifier for the file described by a validated `descriptor`, reading
-   * its tree through `ops`. The third argument is the file's name in error
-   * messages, or the options.
+   * A verifier for the fs-verity file described by a validated
+   * `descriptor`, reading its tree through `ops`. The third argument is the
+   * file's name in error messages, or the options.
    */
   static async create(descriptor: VerityDescriptor, ops: MerkleTreeSource, opts: string | MerkleVerifierOptions = {}): Promise<MerkleVerifier> {
+    const geometry = fsverityGeometry(computeMerkleTreeParams(descriptor.params, descriptor.dataSize));
+    return MerkleVerifier.forGeometry(geometry, descriptor.rootHash, ops, opts);
+  }
+
+  /**
+   * A verifier for any tree `geometry` (fs-verity's or dm-verity's) under
+   * the trusted `rootHash` (EINVAL when it is not one digest long), reading
+   * tree blocks through `ops`.
+   */
+  static async forGeometry(geometry: TreeGeometry, rootHash: Uint8Array, ops: MerkleTreeSource, opts: string | MerkleVerifierOptions = {}): Promise<MerkleVerifier> {
     const o = typeof opts === 'string' ? { what: opts } : opts;
-    const p = descriptor.params;
-    const hasher = await createBlockHasher(p.algorithm, p.salt, p.blockSize);
-    return new MerkleVerifier(descriptor, hasher, ops, o.what ?? 'file', o.cacheBytes ?? VERIFIED_CACHE_BYTES);
+    if (rootHash.length !== geometry.digestSize) {
+      throw fail('EINVAL', `a root hash of ${rootHash.length} bytes: ${geometry.hashName} digests have ${geometry.digestSize}`);
+    }
+    const { data, hash } = await geometry.createHashers();
+    return new MerkleVerifier(geometry, rootHash.slice(), data, hash, ops, o.what ?? 'file', o.cacheBytes ?? VERIFIED_CACHE_BYTES);
   }
 
   dispose(): void {
-    this.hasher.dispose();
+    this.dataHasher.dispose();
+    if (this.hashHasher !== this.dataHasher) this.hashHasher.dispose();
     this.verified.clear();
   }
 
-  /** Entries (digests) held by level `level` of the tree. */
+  /** Entries (hashes) held by level `level` of the tree. */
   private entries(level: number): number {
-    return level === 0 ? this.tree.dataBlocks : this.tree.levelBlocks[level - 1]!;
+    return level === 0 ? this.geometry.dataBlocks : this.geometry.levelBlocks(level - 1);
+  }
+
+  /** Block `index` of `level` holding `n` copies of that level's all-zero digest, the rest zeros. */
+  private fill(level: number, index: number, n: number): Uint8Array {
+    const g = this.geometry;
+    const block = new Uint8Array(g.hashBlockSize);
+    const first = index * g.hashesPerBlock;
+    for (let i = 0; i < n; i++) block.set(this.zeroDigests[level]!, g.hashLocation(level, first + i).offset);
+    return block;
   }
 
   /** The block an unstored (level, index) stands for. */
   private synthesize(level: number, index: number): Uint8Array {
-    const t = this.tree;
-    const block = new Uint8Array(t.blockSize);
-    const n = Math.min(t.hashesPerBlock, this.entries(level) - index * t.hashesPerBlock);
-    for (let i = 0; i < n; i++) block.set(this.zeroDigests[level]!, i * t.digestSize);
-    return block;
+    const per = this.geometry.hashesPerBlock;
+    return this.fill(level, index, Math.min(per, this.entries(level) - index * per));
   }
 
   private digest(block: Uint8Array): Uint8Array {
-    const d = new Uint8Array(this.tree.digestSize);
-    this.hasher.hashBlocks(block, 1, d, 0);
+    const d = new Uint8Array(this.geometry.digestSize);
+    this.hashHasher.hashBlocks(block, 1, d, 0);
     return d;
   }
 
   private mismatch(what: string, level: number | 'data', expected: Uint8Array, actual: Uint8Array): Error {
+    const g = this.geometry;
     const where = level === 'data' ? 'against its level-0 hash' : `at tree level ${level}`;
-    return fail(
-      'EIO',
-      `fs-verity: ${what} of ${this.what} fails verification ${where}: expected ${this.tree.algorithm.name}:${toHex(expected)}, got ${toHex(actual)}`,
-    );
+    return fail('EIO', `${g.format}: ${what} of ${this.what} fails verification ${where}: expected ${g.hashName}:${toHex(expected)}, got ${toHex(actual)}`);
   }
 
   /** Tree block (level, index), verified, from the cache or read and checked up to a trusted block. */
   private async treeBlock(level: number, index: number): Promise<Uint8Array> {
-    const t = this.tree;
-    const key = t.levelStart[level]! + index;
-    const hit = this.verified.get(key);
+    const g = this.geometry;
+    const at = g.blockOffset(level, index);
+    const hit = this.verified.get(at);
     if (hit) {
-      this.verified.delete(key);
-      this.verified.set(key, hit);
+      this.verified.delete(at);
+      this.verified.set(at, hit);
       return hit;
     }
-    let block = await this.ops.readMetadata(key * t.blockSize, t.blockSize);
-    if (block.length !== t.blockSize) throw fail('EIO', `fs-verity: tree block ${key} of ${this.what} is cut short (${block.length} bytes)`);
-    if (allZero(block)) block = this.synthesize(level, index);
+    let block = await this.ops.readMetadata(at, g.hashBlockSize);
+    if (block.length !== g.hashBlockSize) {
+      throw fail('EIO', `${g.format}: tree block ${index} of level ${level} of ${this.what} is cut short (${block.length} bytes at ${at})`);
+    }
+    if (g.unstoredZeroBlocks && allZero(block)) block = this.synthesize(level, index);
     const actual = this.digest(block);
     let expected: Uint8Array;
-    if (level === t.numLevels - 1) {
-      expected = this.descriptor.rootHash;
+    if (level === g.levels - 1) {
+      expected = this.rootHash;
     } else {
-      const parent = await this.treeBlock(level + 1, Math.floor(index / t.hashesPerBlock));
-      const at = (index % t.hashesPerBlock) * t.digestSize;
-      expected = parent.subarray(at, at + t.digestSize);
+      const loc = g.hashLocation(level + 1, index);
+      const parent = await this.treeBlock(level + 1, loc.index);
+      expected = parent.subarray(loc.offset, loc.offset + g.digestSize);
     }
     if (!equal(expected, actual)) throw this.mismatch(`tree block ${index}`, level, expected, actual);
-    this.verified.set(key, block);
+    this.verified.set(at, block);
     if (this.verified.size > this.maxVerified) this.verified.delete(this.verified.keys().next().value!);
     return block;
   }
 
   private checkBlocks(first: number, count: number): void {
-    if (!Number.isInteger(count) || first < 0 || first + count > this.tree.dataBlocks) {
-      throw fail('EINVAL', `fs-verity: data blocks ${first}..${first + count} are outside the ${this.tree.dataBlocks} blocks of ${this.what}`);
+    if (!Number.isInteger(count) || first < 0 || first + count > this.geometry.dataBlocks) {
+      throw fail('EINVAL', `${this.geometry.format}: data blocks ${first}..${first + count} are outside the ${this.geometry.dataBlocks} blocks of ${this.what}`);
     }
   }
 
@@ -173,10 +203,10 @@ export class MerkleVerifier {
    * back to back, the last one zero-padded past the data size. EIO naming
    * the block, the level and both hashes on a mismatch.
    */
-  async verifyData(first: number, data: Uint8Array, count = data.length / this.tree.blockSize): Promise<void> {
+  async verifyData(first: number, data: Uint8Array, count = data.length / this.geometry.dataBlockSize): Promise<void> {
     this.checkBlocks(first, count);
-    const digests = new Uint8Array(count * this.tree.digestSize);
-    this.hasher.hashBlocks(data, count, digests, 0);
+    const digests = new Uint8Array(count * this.geometry.digestSize);
+    this.dataHasher.hashBlocks(data, count, digests, 0);
     await this.checkDigests(first, count, digests);
   }
 
@@ -188,8 +218,8 @@ export class MerkleVerifier {
    */
   async verifyDataAt(wasm: Wasm, ptr: number, first: number, count: number): Promise<boolean> {
     this.checkBlocks(first, count);
-    const digests = new Uint8Array(count * this.tree.digestSize);
-    if (this.hasher.hashBlocksAt?.(wasm, ptr, count, digests, 0) !== true) return false;
+    const digests = new Uint8Array(count * this.geometry.digestSize);
+    if (this.dataHasher.hashBlocksAt?.(wasm, ptr, count, digests, 0) !== true) return false;
     await this.checkDigests(first, count, digests);
     return true;
   }
@@ -201,31 +231,43 @@ export class MerkleVerifier {
    */
   async verifyDataDigests(first: number, count: number, digests: Uint8Array): Promise<void> {
     this.checkBlocks(first, count);
-    if (digests.length !== count * this.tree.digestSize) throw fail('EINVAL', `${count} blocks need ${count * this.tree.digestSize} bytes of digests, not ${digests.length}`);
+    const ds = this.geometry.digestSize;
+    if (digests.length !== count * ds) throw fail('EINVAL', `${count} blocks need ${count * ds} bytes of digests, not ${digests.length}`);
     await this.checkDigests(first, count, digests);
   }
 
-  /** The digest of an all-zero data block under this file's salt. */
+  /** The digest of an all-zero data block under this tree's salt. */
   get zeroBlockDigest(): Uint8Array {
     return this.zeroDigests[0]!;
   }
 
   /** Compare the digests of data blocks first.. with their level-0 entries. */
   private async checkDigests(first: number, count: number, digests: Uint8Array): Promise<void> {
-    const t = this.tree;
+    const g = this.geometry;
+    const ds = g.digestSize;
     for (let j = 0; j < count; j++) {
       const b = first + j;
-      const actual = digests.subarray(j * t.digestSize, (j + 1) * t.digestSize);
+      const actual = digests.subarray(j * ds, (j + 1) * ds);
       let expected: Uint8Array;
-      if (t.numLevels === 0) {
-        expected = this.descriptor.rootHash;
+      if (g.levels === 0) {
+        expected = this.rootHash;
       } else {
-        const leaf = await this.treeBlock(0, Math.floor(b / t.hashesPerBlock));
-        const at = (b % t.hashesPerBlock) * t.digestSize;
-        expected = leaf.subarray(at, at + t.digestSize);
+        const loc = g.hashLocation(0, b);
+        const leaf = await this.treeBlock(0, loc.index);
+        expected = leaf.subarray(loc.offset, loc.offset + ds);
       }
       if (!equal(expected, actual)) throw this.mismatch(`data block ${b}`, 'data', expected, actual);
     }
+  }
+
+  /** The level and index of the tree block at byte `at` of the tree source, if one starts there. */
+  private blockAt(at: number): { level: number; index: number } | undefined {
+    const g = this.geometry;
+    for (let level = 0; level < g.levels; level++) {
+      const rel = at - g.blockOffset(level, 0);
+      if (rel >= 0 && rel % g.hashBlockSize === 0 && rel / g.hashBlockSize < g.levelBlocks(level)) return { level, index: rel / g.hashBlockSize };
+    }
+    return undefined;
   }
 
   /**
@@ -234,19 +276,20 @@ export class MerkleVerifier {
    * are returned as read (and synthesized), not verified.
    */
   async readTree(offset: number, length: number): Promise<Uint8Array> {
-    const t = this.tree;
-    const end = Math.min(t.treeSize, offset + length);
+    const g = this.geometry;
+    const end = Math.min(this.treeEnd, offset + length);
     if (offset >= end) return new Uint8Array(0);
     const out = await this.ops.readMetadata(offset, end - offset);
-    const bs = t.blockSize;
+    if (!g.unstoredZeroBlocks) return out;
+    const bs = g.hashBlockSize;
     for (let k = Math.floor(offset / bs); k * bs < end; k++) {
       const a = Math.max(k * bs, offset);
       const z = Math.min((k + 1) * bs, end);
-      let level = 0;
-      while (level + 1 < t.numLevels && k < t.levelStart[level]!) level++;
+      const where = this.blockAt(k * bs);
+      if (!where) continue;
       const whole = a === k * bs && z === (k + 1) * bs ? out.subarray(a - offset, z - offset) : await this.ops.readMetadata(k * bs, bs);
       if (allZero(whole)) {
-        const s = this.synthesize(level, k - t.levelStart[level]!);
+        const s = this.synthesize(where.level, where.index);
         out.set(s.subarray(a - k * bs, z - k * bs), a - offset);
       }
     }

@@ -2,7 +2,9 @@
  * `iomap-verity verify` and `cat` on files with the trees and descriptors
  * fsverity-utils wrote, from local paths and from nginx: good files pass,
  * damaged ones name the first bad block (all bad ranges with --all), exit
- * 1, and cat never writes a byte of a bad block. Runs the built CLI (dist/).
+ * 1, and cat never writes a byte of a bad block. The same for dm-verity
+ * images with the hash devices `veritysetup format` wrote. Runs the built
+ * CLI (dist/).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fillRandom } from '../fixtures/generate.mjs';
 import { fsverityFiles, HAVE_FSVERITY, requireOracleInCi, type FsverityFiles } from '../helpers/fsverity.js';
 import { HAVE_NGINX, nginxOrSkip, startNginx, type Nginx } from '../helpers/nginx.js';
+import { FIXED_UUID, HAVE_VERITYSETUP, rootHashOf, veritysetupAsync } from '../helpers/veritysetup.js';
 
 const BIN = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'iomap-verity-cli-verify-'));
@@ -128,5 +131,64 @@ describe('iomap-verity cat', () => {
     expect(tr.status).toBe(1);
     expect(tr.stdout.length).toBe(0);
     expect(tr.stderr).toMatch(/tree block 0 .* at tree level 0/);
+  });
+});
+
+describe('iomap-verity verify and cat of dm-verity images', () => {
+  const img = fillRandom(new Uint8Array(600 * 1024), 6);
+  let root = '';
+  beforeAll(async () => {
+    if (!HAVE_VERITYSETUP) return;
+    writeFileSync(join(dir, 'img'), img);
+    const bad = Uint8Array.from(img);
+    bad[70 * 1024 + 3]! ^= 2;
+    writeFileSync(join(dir, 'img.bad'), bad);
+    const f = await veritysetupAsync(['format', 'img', 'img.hash', '--hash=sha512', '--data-block-size=1024', '--hash-block-size=512', '--format=0', '--salt=abcd', `--uuid=${FIXED_UUID}`], dir);
+    expect(f.status, f.stderr).toBe(0);
+    root = rootHashOf(f.stdout);
+    const n = await veritysetupAsync(['format', 'img', 'img.nosb', '--no-superblock', '--hash-offset=4096', '--salt=-', '--data-block-size=4096'], dir);
+    expect(n.status, n.stderr).toBe(0);
+    writeFileSync(join(dir, 'img.nosb.root'), rootHashOf(n.stdout));
+  });
+
+  it.runIf(HAVE_VERITYSETUP)('verify passes a good image and names the bad block of a damaged one', async () => {
+    const a = await ours(['verify', 'img', '--hash-device=img.hash', `--root-hash=${root}`]);
+    expect([a.status, a.stdout.toString()]).toEqual([0, 'img: OK\n']);
+    const j = await ours(['verify', 'img', '--hash-device=img.hash', `--root-hash=${root}`, '--json']);
+    expect(JSON.parse(j.stdout.toString())).toMatchObject({ file: 'img', mode: 'dm-verity', ok: true, size: img.length, rootHash: root, bad: [] });
+    const nroot = readFileSync(join(dir, 'img.nosb.root'), 'utf8');
+    const ns = await ours(['verify', 'img', '--hash-device=img.nosb', `--root-hash=${nroot}`, '--no-superblock', '--hash-offset=4096', '--salt=-']);
+    expect(ns.status, ns.stdout.toString()).toBe(0);
+    const b = await ours(['verify', 'img.bad', '--hash-device=img.hash', `--root-hash=${root}`]);
+    expect(b.status).toBe(1);
+    expect(b.stdout.toString()).toMatch(/^img.bad: FAILED at data block 70 \(bytes 71680-72703\): dm-verity: data block 70 of img.bad fails verification against its level-0 hash/);
+    const w = await ours(['verify', 'img', '--hash-device=img.hash', `--root-hash=${root}`, '--hash=sha256']);
+    expect(w.status).toBe(1);
+    expect(w.stdout.toString()).toMatch(/superblock .* says hash algorithm sha512/);
+  });
+
+  it.runIf(HAVE_VERITYSETUP)('cat writes verified ranges and stops before a bad block', async () => {
+    const part = await ours(['cat', 'img', '--hash-device=img.hash', `--root-hash=${root}`, '--offset=1000', '--length=300000']);
+    expect(part.status).toBe(0);
+    expect(part.stdout.equals(Buffer.from(img.subarray(1000, 301000)))).toBe(true);
+    const r = await ours(['cat', 'img.bad', '--hash-device=img.hash', `--root-hash=${root}`]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/data block 70 .*\(EIO\)/);
+    expect(r.stdout.length).toBeLessThanOrEqual(70 * 1024);
+    expect(r.stdout.equals(Buffer.from(img.subarray(0, r.stdout.length)))).toBe(true);
+  });
+
+  it('refuses mixed or incomplete dm-verity command lines with exit 2', async () => {
+    for (const args of [
+      ['cat', 'img', '--root-hash=00'],
+      ['cat', 'img', '--hash-device=h'],
+      ['verify', 'img', '--hash-device=h', '--root-hash=00', '--digest=sha256:00'],
+      ['verify', 'img', '--no-superblock'],
+      ['cat', 'img', '--hash-device=h', '--root-hash=00', '--salt=xyz'],
+    ]) {
+      const r = await ours(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/Usage:/);
+    }
   });
 });

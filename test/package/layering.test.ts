@@ -94,11 +94,11 @@ describe('layering (docs/DESIGN-NOTES.md)', () => {
     expect(bad).toEqual([]);
   });
 
-  it('src/dmverity takes from src/verity only the hash algorithms and the worker pool', () => {
+  it('src/dmverity takes from src/verity only the hash algorithms, the worker pool, the tree geometry and the generic verified reader', () => {
     const bad = walk(join(SRC, 'dmverity')).flatMap((f) =>
       [...readFileSync(f, 'utf8').matchAll(/from\s*['"](\.\.\/verity\/[^'"]+)['"]/g)]
         .map((m) => m[1]!)
-        .filter((s) => !/^\.\.\/verity\/(hash-algs|pool|pool-feed|pool-worker)\.js$/.test(s))
+        .filter((s) => !/^\.\.\/verity\/(hash-algs|pool|pool-feed|pool-worker|geometry|verified-file)\.js$/.test(s))
         .map((s) => `${relative(SRC, f)} -> ${s}`),
     );
     expect(bad).toEqual([]);
