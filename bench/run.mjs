@@ -27,7 +27,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DD, FIO, FUSERMOUNT, fioRandomReads, sameBytes, startMount } from './mount.mjs';
-import { benchManyFiles } from './scale.mjs';
+import { benchManyFiles, benchManyFilesMeta } from './scale.mjs';
 import { benchDir, digestOf, ensureDenseFile, ensureSparseFile, fmt, GiB, human, measure, MiB } from './lib.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -50,7 +50,10 @@ const SPARSE = QUICK ? GiB : 16 * GiB;
 const SPARSE_DATA = QUICK ? 16 * MiB : 64 * MiB;
 
 const KNOWN = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'B9', 'B10'];
-const unknown = ONLY?.filter((id) => !KNOWN.includes(id)) ?? [];
+/** Parts of a benchmark that `--only` may name alone (`--only=B10d` runs B10(d) only). */
+const PARTS = { B10: ['A', 'D'] };
+const isPart = (x) => Object.entries(PARTS).some(([id, ps]) => ps.some((p) => x === id + p));
+const unknown = ONLY?.filter((id) => !KNOWN.includes(id) && !isPart(id)) ?? [];
 if (unknown.length > 0 || !(RUNS >= 1)) {
   console.error(`bench: ${unknown.length > 0 ? `unknown benchmark ${unknown.join(', ')} in --only (there are ${KNOWN.join(', ')})` : '--runs must be at least 1'}`);
   process.exit(2);
@@ -64,7 +67,9 @@ mkdirSync(DIR, { recursive: true });
 const rows = [];
 const targets = [];
 const notes = [];
-const want = (id) => !ONLY || ONLY.includes(id);
+const want = (id) => !ONLY || ONLY.includes(id) || (PARTS[id] ?? []).some((p) => ONLY.includes(id + p));
+/** Part `p` (a letter) of benchmark `id` is to run: the whole benchmark or that part was asked for. */
+const wantPart = (id, p) => !ONLY || ONLY.includes(id) || ONLY.includes(id + p.toUpperCase());
 const rssMiB = (kib) => (kib === undefined ? undefined : kib / 1024);
 
 function log(s) {
@@ -545,10 +550,19 @@ if (want('B9')) await guarded('B9', async () => {
 // B10 (scale, bench/scale.mjs): one call per sub-case, its rows and targets pushed as they come.
 if (want('B10')) await guarded('B10', async () => {
   // B10(a): many one-block files written unsynced through a 32 MiB cache.
-  const a = await benchManyFiles({ quick: QUICK, dir: DIR, log });
-  rows.push(...a.rows);
-  targets.push(...a.targets);
-  notes.push(...a.notes);
+  if (wantPart('B10', 'a')) {
+    const a = await benchManyFiles({ quick: QUICK, dir: DIR, log });
+    rows.push(...a.rows);
+    targets.push(...a.targets);
+    notes.push(...a.notes);
+  }
+  // B10(d): create, list, open, remove and a one-file commit with 1,000,000 files.
+  if (wantPart('B10', 'd')) {
+    const d = await benchManyFilesMeta({ quick: QUICK, log });
+    rows.push(...d.rows);
+    for (const t of d.targets) target(t);
+    notes.push(...d.notes);
+  }
 });
 
 function fsverityVersion() {
